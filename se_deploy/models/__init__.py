@@ -1,0 +1,28 @@
+"""The SE model zoo: builders, the SE block, the registry and weight loading."""
+
+from se_deploy.models.registry import (
+    ModelConfig,
+    ModelSpec,
+    count_se_blocks,
+    create_model,
+    default_config,
+    get_spec,
+    list_models,
+    se_pairs,
+)
+from se_deploy.models.se import Gate, SEConfig, Squeeze, SqueezeExcite
+
+__all__ = [
+    "Gate",
+    "ModelConfig",
+    "ModelSpec",
+    "SEConfig",
+    "Squeeze",
+    "SqueezeExcite",
+    "count_se_blocks",
+    "create_model",
+    "default_config",
+    "get_spec",
+    "list_models",
+    "se_pairs",
+]
