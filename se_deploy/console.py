@@ -18,7 +18,9 @@ def print_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def print_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
+def print_table(
+    title: str, rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]
+) -> None:
     """Render `rows` with (key, header) `columns`; floats keep their rounding, None shows as '-'."""
     table = Table(title=title, show_lines=False)
     for _, header in columns:
@@ -34,3 +36,24 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1000 else f"{value:.1f}"
     return str(value)
+
+
+def step_progress(description: str):
+    """A progress bar with loss/accuracy fields, drawn on stderr (stdout stays clean for --json)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f} top-1 {task.fields[top1]:.4f}"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )

@@ -36,3 +36,18 @@ def model_row(name: str, input_size: int = 224, num_classes: int = 1000) -> dict
 
 def model_table(input_size: int = 224) -> list[dict[str, Any]]:
     return [model_row(name, input_size) for name in list_models()]
+
+
+def zoo_checkpoint(name: str, dataset: str = "fashion-mnist") -> Path:
+    """The committed trained checkpoint of `name`, or an error naming what exists."""
+    from se_deploy.errors import SeDeployError
+
+    get_spec(name)
+    path = ZOO_DIR / dataset / f"{name}.pt"
+    if not path.is_file():
+        have = sorted(p.stem for p in (ZOO_DIR / dataset).glob("*.pt"))
+        raise SeDeployError(
+            f"no trained {dataset} checkpoint for '{name}' in '{ZOO_DIR}' "
+            f"(have: {', '.join(have) or 'none'}); pass --weights"
+        )
+    return path

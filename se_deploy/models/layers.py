@@ -23,7 +23,13 @@ class ConvBNAct(nn.Sequential):
     ) -> None:
         layers: list[nn.Module] = [
             nn.Conv2d(
-                in_chans, out_chans, kernel_size, stride, kernel_size // 2, groups=groups, bias=False
+                in_chans,
+                out_chans,
+                kernel_size,
+                stride,
+                kernel_size // 2,
+                groups=groups,
+                bias=False,
             ),
             nn.BatchNorm2d(out_chans),
         ]

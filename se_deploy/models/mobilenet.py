@@ -152,7 +152,7 @@ _V3_HEADS = {"large": (_V3_LARGE, 960, 1280), "small": (_V3_SMALL, 576, 1024)}
 
 
 class MobileNetV3Head(nn.Module):
-    """Pool -> 1x1 'linear' with hard-swish -> dropout -> classifier (the v3 efficient last stage)."""
+    """Pool -> 1x1 linear with hard-swish -> dropout -> classifier (the v3 last stage)."""
 
     def __init__(self, in_features: int, hidden: int, num_classes: int, dropout: float) -> None:
         super().__init__()

@@ -1,6 +1,6 @@
 """Squeeze-and-Excitation block (Hu et al., https://arxiv.org/abs/1709.01507).
 
-squeeze (global pool) -> 1x1 conv C->C/r -> ReLU -> 1x1 conv C/r->C -> gate -> channel-wise multiply.
+squeeze (global pool) -> 1x1 conv C->C/r -> ReLU -> 1x1 conv C/r->C -> gate -> channel multiply.
 The FCs are 1x1 convs so the block stays NCHW end to end and exports without reshapes.
 """
 

@@ -86,12 +86,16 @@ class ShuffleNetV1(nn.Module):
         chans = make_divisible(24 * width, groups)
         self.stem = _stem(in_chans, chans, small_input)
         units = []
-        for stage, (base, repeats) in enumerate(zip(_V1_CHANNELS[groups], _STAGE_REPEATS)):
+        for stage, (base, repeats) in enumerate(
+            zip(_V1_CHANNELS[groups], _STAGE_REPEATS, strict=True)
+        ):
             out = make_divisible(base * width, 4 * groups)
             for i in range(repeats):
                 first_conv_grouped = not (stage == 0 and i == 0)
                 stride = 2 if i == 0 else 1
-                units.append(ShuffleV1Unit(chans, out, groups, stride, first_conv_grouped, se_layer))
+                units.append(
+                    ShuffleV1Unit(chans, out, groups, stride, first_conv_grouped, se_layer)
+                )
                 chans = out
         self.blocks = nn.Sequential(*units)
         self.head = ClassifierHead(chans, num_classes, dropout)
@@ -147,7 +151,7 @@ class ShuffleNetV2(nn.Module):
         chans = 24
         self.stem = _stem(in_chans, chans, small_input)
         units = []
-        for base, repeats in zip(_V2_CHANNELS, _STAGE_REPEATS):
+        for base, repeats in zip(_V2_CHANNELS, _STAGE_REPEATS, strict=True):
             out = make_divisible(base * width, 4)
             for i in range(repeats):
                 units.append(ShuffleV2Unit(chans, out, 2 if i == 0 else 1, se_layer))

@@ -23,11 +23,15 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Read a state_dict from `path`, refusing anything that is not plain tensors."""
     path = Path(path)
     if not path.is_file():
-        raise SeDeployError(f"weights file '{path}' does not exist; pass an existing .pt or "
-                            ".safetensors file to --weights")
+        raise SeDeployError(
+            f"weights file '{path}' does not exist; pass an existing .pt or "
+            ".safetensors file to --weights"
+        )
     if path.suffix not in SUFFIXES:
-        raise SeDeployError(f"weights file '{path}' has suffix '{path.suffix}'; se-deploy reads "
-                            f"{', '.join(SUFFIXES)} state_dicts")
+        raise SeDeployError(
+            f"weights file '{path}' has suffix '{path.suffix}'; se-deploy reads "
+            f"{', '.join(SUFFIXES)} state_dicts"
+        )
     if path.suffix == ".safetensors":
         return _read_safetensors(path)
     return _read_torch(path)
@@ -40,27 +44,39 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise SeDeployError(f"weights file '{path}' is not a valid safetensors file ({exc}); "
-                            "re-save it with safetensors.torch.save_file") from None
+        raise SeDeployError(
+            f"weights file '{path}' is not a valid safetensors file ({exc}); "
+            "re-save it with safetensors.torch.save_file"
+        ) from None
 
 
 def _read_torch(path: Path) -> dict[str, torch.Tensor]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise SeDeployError(f"weights file '{path}' holds Python objects besides tensors, which "
-                            "se-deploy never unpickles; save torch.save(model.state_dict(), path)"
-                            ) from None
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise SeDeployError(f"weights file '{path}' cannot be read as a torch file "
-                            f"({str(exc).splitlines()[0]}); check the file is complete") from None
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc):  # weights_only met a class it will not rebuild
+            raise SeDeployError(
+                f"weights file '{path}' holds Python objects besides tensors, "
+                "which se-deploy never unpickles; save "
+                "torch.save(model.state_dict(), path)"
+            ) from None
+        raise SeDeployError(
+            f"weights file '{path}' cannot be read as a torch file; check the file is complete"
+        ) from None
+    except Exception as exc:  # a corrupt file fails anywhere inside the unpickler
+        raise SeDeployError(
+            f"weights file '{path}' cannot be read as a torch file "
+            f"({type(exc).__name__}); check the file is complete"
+        ) from None
     if isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
         payload = payload["state_dict"]
     if not isinstance(payload, dict) or not all(
         isinstance(v, torch.Tensor) for v in payload.values()
     ):
-        raise SeDeployError(f"weights file '{path}' is not a state_dict (name -> tensor); "
-                            "save torch.save(model.state_dict(), path)")
+        raise SeDeployError(
+            f"weights file '{path}' is not a state_dict (name -> tensor); "
+            "save torch.save(model.state_dict(), path)"
+        )
     return payload
 
 
@@ -88,8 +104,11 @@ def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: Pat
         if items
     ]
     if problems:
-        raise SeDeployError(f"weights '{path}' do not match the model: " + "; ".join(problems)
-                            + "; check --model and the width/classes/input options")
+        raise SeDeployError(
+            f"weights '{path}' do not match the model: "
+            + "; ".join(problems)
+            + "; check --model and the width/classes/input options"
+        )
 
 
 def _listing(items: list[str]) -> str:

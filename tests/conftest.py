@@ -1,0 +1,34 @@
+"""Shared fixtures: tiny model configs keep the suite fast on 2 cores."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from se_deploy.models import ModelConfig
+
+TINY = ModelConfig(width=0.25, num_classes=10, in_chans=3, small_input=True)
+TINY_SIZE = 32
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the real console entry point in a subprocess, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "se_deploy", *args],
+        capture_output=True, text=True, cwd=cwd, timeout=600,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+requires_fashion_mnist = pytest.mark.skipif(
+    not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
+    reason="Fashion-MNIST missing: apt-get install dataset-fashion-mnist",
+)
