@@ -1,8 +1,8 @@
 """Parameter and multiply-add counts, measured on the built module rather than by formula.
 
-MACs come from torch's FlopCounterMode (conv and linear layers; it reports 2 FLOPs per MAC) run
-on the meta device, so counting a 224x224 model costs no memory or compute. Element-wise ops
-(BN, activations, the SE multiply) are not counted, as in the MobileNet/ShuffleNet papers.
+MACs come from torch's FlopCounterMode (conv and linear layers; it reports 2 FLOPs per MAC).
+Element-wise ops (BN, activations, the SE multiply) are not counted, as in the MobileNet and
+ShuffleNet papers.
 """
 
 from __future__ import annotations
@@ -17,21 +17,12 @@ def count_params(model: nn.Module) -> int:
 
 
 def count_macs(model: nn.Module, input_size: int = 224, in_chans: int = 3) -> int:
-    """Multiply-adds of one forward pass at batch 1, counted on a meta-device copy."""
-    meta_model = _to_meta(model)
+    """Multiply-adds of one forward pass at batch 1 in eval mode (BN statistics untouched)."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
-        meta_model(torch.empty(1, in_chans, input_size, input_size, device="meta"))
+        model(torch.zeros(1, in_chans, input_size, input_size, device=device))
+    model.train(was_training)
     return counter.get_total_flops() // 2
-
-
-def _to_meta(model: nn.Module) -> nn.Module:
-    """A structural copy on the meta device (parameters without storage)."""
-    import copy
-
-    clone = copy.deepcopy(model) if not _is_meta(model) else model
-    return clone.to("meta").eval()
-
-
-def _is_meta(model: nn.Module) -> bool:
-    return any(p.is_meta for p in model.parameters())
