@@ -1,0 +1,198 @@
+"""ONNX Runtime runner: CPU EP, CUDA EP (onnxruntime-gpu), and the TensorRT EP as `ort-trt`.
+
+Needs onnxruntime and numpy only, never torch: the runtime container benchmarks ONNX files with
+this module alone.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from se_deploy.backends.base import (
+    Device,
+    GraphOptimization,
+    LayerTime,
+    Prepared,
+    Runner,
+    RunnerOptions,
+    TensorSpec,
+    reject_options,
+    require_file,
+)
+from se_deploy.errors import SeDeployError
+
+_ORT_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8,
+    "tensor(bool)": np.bool_,
+}
+_LEVELS = {
+    GraphOptimization.DISABLED: "ORT_DISABLE_ALL",
+    GraphOptimization.BASIC: "ORT_ENABLE_BASIC",
+    GraphOptimization.EXTENDED: "ORT_ENABLE_EXTENDED",
+    GraphOptimization.ALL: "ORT_ENABLE_ALL",
+}
+_GPU_HINT = "pip install onnxruntime-gpu in place of onnxruntime"
+
+
+class OrtRunner(Runner):
+    """An InferenceSession on one execution provider chosen by the device."""
+
+    name: ClassVar[str] = "ort"
+    devices: ClassVar[tuple[Device, ...]] = (Device.CPU, Device.CUDA)
+    providers: ClassVar[dict[Device, str]] = {
+        Device.CPU: "CPUExecutionProvider",
+        Device.CUDA: "CUDAExecutionProvider",
+    }
+
+    @classmethod
+    def unavailable_impl(cls, options: RunnerOptions) -> str | None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            return "onnxruntime is not installed (pip install onnxruntime)"
+        provider = cls.providers[options.device]
+        if provider not in ort.get_available_providers():
+            return (f"onnxruntime {ort.__version__} has no {provider} (available: "
+                    f"{', '.join(ort.get_available_providers())}; {_GPU_HINT})")  # fmt: skip
+        return None
+
+    def load_impl(
+        self, artifact: Any, options: RunnerOptions
+    ) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+        import onnxruntime as ort
+        from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
+        reject_options(self.name, options, {"inter_threads", "graph_optimization",
+                                            "optimized_model_path"})  # fmt: skip
+        path = require_file(artifact, "ONNX model", (".onnx",))
+        self._profile: list[LayerTime] | None = None
+        try:
+            self._session = ort.InferenceSession(
+                str(path), session_options(options, path.stem),
+                providers=[self.providers[options.device]],
+            )  # fmt: skip
+        except (
+            ort_errors.Fail,
+            ort_errors.InvalidArgument,
+            ort_errors.InvalidGraph,
+            ort_errors.InvalidProtobuf,
+            ort_errors.NotImplemented,
+        ) as exc:
+            raise SeDeployError(f"onnxruntime cannot load '{path}': {_first_line(exc)}") from None
+        return (
+            tuple(_spec(arg) for arg in self._session.get_inputs()),
+            tuple(_spec(arg) for arg in self._session.get_outputs()),
+        )
+
+    def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        names = [spec.name for spec in self.outputs]
+        return dict(zip(names, self._session.run(names, feed), strict=True))
+
+    def prepare(self, feed: Any) -> Prepared:
+        """On CUDA, bind inputs once on the device so compute and copies are timed apart."""
+        if self.options.device is Device.CPU:
+            return super().prepare(feed)
+        import onnxruntime as ort
+
+        checked = self.validate(feed)
+        binding = self._session.io_binding()
+        on_device = {
+            name: ort.OrtValue.ortvalue_from_numpy(array, "cuda", 0)
+            for name, array in checked.items()
+        }
+        for name, value in on_device.items():
+            binding.bind_ortvalue_input(name, value)
+        for spec in self.outputs:
+            binding.bind_output(spec.name, "cuda")
+
+        def copy_inputs() -> None:
+            for name, value in on_device.items():
+                value.update_inplace(checked[name])
+
+        return Prepared(
+            run=lambda: self._session.run_with_iobinding(binding),
+            transfers={"h2d": copy_inputs, "d2h": binding.copy_outputs_to_cpu},
+        )
+
+    def profile_impl(self) -> list[LayerTime]:
+        if self._profile is None:  # ORT ends profiling once per session
+            self._profile = read_ort_trace(Path(self._session.end_profiling()))
+        return self._profile
+
+    def close_impl(self) -> None:
+        del self._session
+
+
+class OrtTensorrtRunner(OrtRunner):
+    """ONNX Runtime with its TensorRT execution provider (builds engines at session start)."""
+
+    name: ClassVar[str] = "ort-trt"
+    devices: ClassVar[tuple[Device, ...]] = (Device.CUDA,)
+    providers: ClassVar[dict[Device, str]] = {Device.CUDA: "TensorrtExecutionProvider"}
+
+
+def session_options(options: RunnerOptions, stem: str) -> Any:
+    """SessionOptions from RunnerOptions: threads, optimization level, saved graph, profiler."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = options.threads
+    so.inter_op_num_threads = options.inter_threads
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
+                                          _LEVELS[options.graph_optimization])  # fmt: skip
+    if options.optimized_model_path is not None:
+        options.optimized_model_path.parent.mkdir(parents=True, exist_ok=True)
+        so.optimized_model_filepath = str(options.optimized_model_path)
+        # ORT's one warning then says the saved NCHWc graph is machine-specific; it is, by intent.
+        so.log_severity_level = 3
+    if options.profile:
+        profile_dir = options.profile_dir or Path(tempfile.mkdtemp(prefix="se-deploy-ort-"))
+        profile_dir.mkdir(parents=True, exist_ok=True)
+        so.enable_profiling = True
+        so.profile_file_prefix = str(profile_dir / stem)
+    return so
+
+
+def read_ort_trace(path: Path) -> list[LayerTime]:
+    """Per-node kernel times from ORT's Chrome-trace JSON, summed over every profiled run.
+
+    Node events are `cat == "Node"` named `<node name>_kernel_time`; the name is the node in the
+    graph ORT ran (after fusions and layout passes), not necessarily one in the source ONNX.
+    """
+    totals: dict[str, list[Any]] = {}
+    for event in json.loads(path.read_text()):
+        name = event.get("name", "")
+        if event.get("cat") != "Node" or not name.endswith("_kernel_time"):
+            continue
+        node = name.removesuffix("_kernel_time")
+        entry = totals.setdefault(node, [event.get("args", {}).get("op_name", ""), 0.0, 0])
+        entry[1] += float(event.get("dur", 0))
+        entry[2] += 1
+    return [
+        LayerTime(name, op, total_us=total, calls=calls)
+        for name, (op, total, calls) in totals.items()
+    ]
+
+
+def _spec(arg: Any) -> TensorSpec:
+    dtype = _ORT_TYPES.get(arg.type)
+    if dtype is None:
+        raise SeDeployError(f"tensor '{arg.name}' has type {arg.type}, which se-deploy cannot feed")
+    shape = tuple(dim if isinstance(dim, int) else None for dim in arg.shape)
+    return TensorSpec(arg.name, shape, np.dtype(dtype))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
