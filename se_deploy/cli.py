@@ -121,6 +121,157 @@ def eval_command(
                  ("weights", "weights")])  # fmt: skip
 
 
+@app.command("bench")
+def bench_command(
+    artifacts: list[str] = typer.Argument(
+        None, help="ONNX files or TensorRT engines, each measured alone (no pair)."
+    ),
+    model: str = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Registered models, comma-separated; each SE model is measured with its baseline, "
+        "from export/<model>/<precision>/.",
+    ),
+    pair: list[str] = typer.Option(
+        None, help="SE_ARTIFACT,BASE_ARTIFACT measured as an interleaved pair (repeatable)."
+    ),
+    backend: str = typer.Option("ort", help="Comma-separated: ort, ort-trt, openvino, torch, trt."),
+    precision: str = typer.Option("fp32", help="For --model: comma-separated fp32, fp16, int8."),
+    device: str = typer.Option(None, help="cpu or cuda; default: each backend's own (trt: cuda)."),
+    batch_size: str = typer.Option("1", help="Batch sizes to sweep, comma-separated."),
+    threads: str = typer.Option("0", help="Intra-op thread counts to sweep; 0 = runtime default."),
+    iterations: int = typer.Option(100, help="Timed calls per measurement."),
+    duration: float = typer.Option(0.0, help="Seconds per measurement instead of --iterations."),
+    warmup: int = typer.Option(10, help="Warm-up calls before timing."),
+    warmup_seconds: float = typer.Option(0.0, help="Also warm up for at least this long."),
+    rounds: int = typer.Option(30, help="Interleaved SE/base rounds per pair; 0 skips the ratio."),
+    calls_per_round: int = typer.Option(10, help="Calls of each side per round."),
+    order: str = typer.Option("alternate", help="Round order: alternate or random (seeded)."),
+    dataset: str = typer.Option(
+        None, help="Eval set for accuracy: fashion-mnist, synthetic or an ImageFolder dir."
+    ),
+    data_dir: str = typer.Option(None, help="Directory of the Fashion-MNIST IDX .gz files."),
+    eval_limit: int = typer.Option(None, help="Score only the first N eval images."),
+    input_size: int = typer.Option(None, help="Input side for models/artifacts without one."),
+    graph_opt: str = typer.Option("all", help="ORT graph optimization: disabled..all."),
+    cuda_graphs: bool = typer.Option(False, help="TensorRT: replay a captured CUDA graph."),
+    profile: bool = typer.Option(False, help="Per-node profile: time in SE blocks vs the rest."),
+    seed: int = typer.Option(0, help="Seed for inputs, round order and bootstrap."),
+    out: str = typer.Option(None, help="Run directory (default runs/bench/<timestamp>)."),
+    plan_only: bool = typer.Option(False, "--plan", help="Print what would be measured; exit."),
+    as_json: bool = typer.Option(False, "--json", help="Print results.json instead of tables."),
+) -> None:
+    """Latency (interleaved SE/base ratio), accuracy, memory and size per backend and precision.
+
+    Exit status: 0 all rows ok, 1 some rows failed (the table says why), 2 bad options or no
+    requested backend can run here.
+    """
+    from pathlib import Path
+
+    from se_deploy.backends import Device, GraphOptimization
+    from se_deploy.bench import BenchConfig, build_plan, parse_choice, parse_ints, parse_list
+    from se_deploy.bench import run_bench as run_bench_plan
+    from se_deploy.bench.latency import InterleaveConfig, LatencyConfig, Order
+    from se_deploy.bench.report import PAIR_TABLE_COLUMNS, TABLE_COLUMNS, table_rows
+    from se_deploy.console import err_console, print_json, print_table
+
+    pairs = []
+    for text in pair or []:
+        parts = parse_list(text, "--pair")
+        if len(parts) != 2:
+            raise SeDeployError(f"--pair '{text}' needs two paths: SE_ARTIFACT,BASE_ARTIFACT")
+        pairs.append((Path(parts[0]), Path(parts[1])))
+    plan = build_plan(parse_list(backend, "--backend"), parse_list(model, "--model"),
+                      parse_list(precision, "--precision"), pairs,
+                      [Path(a) for a in artifacts or []])  # fmt: skip
+    if plan_only:
+        rows = plan.rows()
+        if as_json:
+            print_json(rows)
+        else:
+            columns = [("group", "group"), ("key", "target"), ("role", "role"),
+                       ("artifact", "artifact"), ("missing", "missing")]  # fmt: skip
+            print_table("bench plan", rows, columns)
+        return
+    config = BenchConfig(
+        latency=LatencyConfig(warmup, warmup_seconds, iterations, duration),
+        interleave=InterleaveConfig(rounds, calls_per_round, parse_choice(Order, order, "--order"),
+                                    seed) if rounds else None,
+        batch_sizes=parse_ints(batch_size, "--batch-size"),
+        threads=parse_ints(threads, "--threads"),
+        device=parse_choice(Device, device, "--device") if device else None,
+        graph_optimization=parse_choice(GraphOptimization, graph_opt, "--graph-opt"),
+        cuda_graphs=cuda_graphs, input_size=input_size, dataset=dataset,
+        data_dir=Path(data_dir) if data_dir else None, eval_limit=eval_limit, profile=profile,
+        seed=seed,
+    )  # fmt: skip
+    with err_console.status("benchmarking") as status:
+        results, files = run_bench_plan(plan, config, Path(out) if out else None,
+                                   " ".join(["se-deploy", *sys.argv[1:]]),
+                                   lambda text: status.update(text))  # fmt: skip
+    if as_json:
+        print_json(results.to_dict())
+    else:
+        targets, pairs_rows = table_rows(results)
+        print_table("bench: targets", targets, TABLE_COLUMNS)
+        if pairs_rows:
+            print_table("bench: SE vs baseline (interleaved)", pairs_rows, PAIR_TABLE_COLUMNS)
+        err_console.print(f"wrote {files[0].parent}/ ({', '.join(f.name for f in files)})")
+    if any(t["status"] != "ok" for t in results.targets):
+        raise typer.Exit(1)
+
+
+@app.command("export")
+def export_command(
+    model: str = typer.Option(
+        None, "--model", "-m", help="Registered model; default: the one --weights names."
+    ),
+    weights: str = typer.Option(
+        None, help="Checkpoint (.pt/.safetensors); default: random init (latency work only)."
+    ),
+    input_size: int = typer.Option(
+        None, help="Input side in pixels; default: the checkpoint's, else 224."
+    ),
+    batch: int = typer.Option(None, help="Static batch size (default 1)."),
+    dynamic_batch: bool = typer.Option(False, help="Make the batch axis dynamic instead."),
+    opset: int = typer.Option(17, help="ONNX opset (14..20)."),
+    out: str = typer.Option("export", help="Output root; files go to OUT/<model>/fp32/."),
+    width: float = typer.Option(None, help="Width multiplier; default: checkpoint's, else 1.0."),
+    num_classes: int = typer.Option(None, help="Classes; default: checkpoint's, else 1000."),
+    in_chans: int = typer.Option(None, help="Input channels; default: checkpoint's, else 3."),
+    small_input: bool = typer.Option(
+        None, "--small-input/--no-small-input", help="Stride-1 stem; default: checkpoint's."
+    ),
+    dataset: str = typer.Option(
+        None, help="Also verify on real images: fashion-mnist, synthetic or an ImageFolder dir."
+    ),
+    data_dir: str = typer.Option(None, help="Directory of the Fashion-MNIST IDX .gz files."),
+    verify_samples: int = typer.Option(8, help="Inputs per source for the PyTorch comparison."),
+    seed: int = typer.Option(0, help="Seed for random init and random verification inputs."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """Export to ONNX with SE blocks canonicalized, simplified and verified against PyTorch."""
+    from pathlib import Path
+
+    from se_deploy.console import print_json
+    from se_deploy.export import ExportConfig, export_model
+    from se_deploy.export.summary import print_export_summary, step_display
+
+    config = ExportConfig(
+        model=model, weights=Path(weights) if weights else None, input_size=input_size,
+        batch=batch, dynamic_batch=dynamic_batch, opset=opset, out=Path(out), width=width,
+        num_classes=num_classes, in_chans=in_chans, small_input=small_input, dataset=dataset,
+        data_dir=Path(data_dir) if data_dir else None, verify_samples=verify_samples, seed=seed,
+    )  # fmt: skip
+    with step_display(config) as on_step:
+        result = export_model(config, on_step)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        print_export_summary(result)
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     try:

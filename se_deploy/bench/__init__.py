@@ -1,0 +1,69 @@
+"""`se-deploy bench`: latency, accuracy, memory and profile of SE models against their baselines.
+
+`build_plan` builds the plan (what to measure); `run_bench` executes it and writes the report.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from pathlib import Path
+from typing import TypeVar
+
+from se_deploy.bench.plan import BenchConfig, Plan, build_plan
+from se_deploy.bench.run import BenchResults, Progress, execute_plan, validate_backends
+from se_deploy.errors import SeDeployError
+
+DEFAULT_RUNS = Path("runs/bench")
+E = TypeVar("E", bound=enum.Enum)
+
+__all__ = [
+    "BenchConfig",
+    "BenchResults",
+    "Plan",
+    "build_plan",
+    "parse_choice",
+    "parse_ints",
+    "parse_list",
+    "run_bench",
+]
+
+
+def run_bench(
+    plan: Plan,
+    config: BenchConfig,
+    out_dir: Path | None = None,
+    command: str = "",
+    progress: Progress | None = None,
+) -> tuple[BenchResults, list[Path]]:
+    """Execute `plan` and write the report; refuses up front when no backend can run here."""
+    from se_deploy.bench.report import write_report
+
+    validate_backends(plan, config)
+    run_dir = out_dir or DEFAULT_RUNS / time.strftime("%Y%m%d-%H%M%S")
+    results = execute_plan(plan, config, run_dir, progress)
+    return results, write_report(results, run_dir, command)
+
+
+def parse_list(text: str | None, option: str) -> list[str]:
+    """'a, b,c' -> ['a', 'b', 'c'] for comma-separated CLI options."""
+    items = [item.strip() for item in (text or "").split(",") if item.strip()]
+    if text and not items:
+        raise SeDeployError(f"{option} '{text}' names nothing; give comma-separated values")
+    return items
+
+
+def parse_ints(text: str, option: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(item) for item in parse_list(text, option))
+    except ValueError:
+        raise SeDeployError(f"{option} '{text}' must be comma-separated integers, e.g. 1,8"
+                            ) from None  # fmt: skip
+
+
+def parse_choice(kind: type[E], value: str, option: str) -> E:
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(str(member.value) for member in kind)
+        raise SeDeployError(f"{option} '{value}' is not one of: {choices}") from None

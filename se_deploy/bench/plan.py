@@ -1,0 +1,257 @@
+"""The bench plan: which artifacts to measure, on which backend, paired how. Built first, then run.
+
+A plan is a list of groups; a group is one SE target and (usually) its baseline on the same
+backend and precision, measured together so their latency ratio can be interleaved. Targets come
+from registered model names (the baseline is the registry's; artifacts are located by an
+ArtifactResolver) or from artifact files given directly. A target that cannot be located still
+enters the plan with the reason, so the report shows a failed row rather than silently less.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from se_deploy.backends import Device, GraphOptimization, backend_names
+from se_deploy.bench.latency import InterleaveConfig, LatencyConfig
+from se_deploy.errors import SeDeployError
+
+PRECISIONS = ("fp32", "fp16", "int8")
+ONNX_BACKENDS = ("ort", "ort-trt", "openvino")
+ENGINE_BACKENDS = ("trt",)
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+
+
+class Role(enum.StrEnum):
+    SE = "se"
+    BASE = "base"
+    SINGLE = "single"  # no pair: a baseline or a bare artifact measured alone
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing to load and measure. `missing` holds why it cannot be (no artifact yet)."""
+
+    label: str
+    role: Role
+    backend: str
+    precision: str
+    artifact: Path | None = None  # ONNX or engine file; None for the torch backend
+    model: str | None = None  # registered model name, when known
+    weights: Path | None = None  # torch: trained checkpoint (None: random init)
+    source_onnx: Path | None = None  # the ONNX graph an engine was built from (profiling)
+    missing: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.label}/{self.backend}/{self.precision}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Group:
+    """Targets measured together: an SE model and its baseline, or one target alone."""
+
+    se: Target
+    base: Target | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.se.label} vs {self.base.label}" if self.base else self.se.label
+
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        return (self.se, self.base) if self.base else (self.se,)
+
+
+@dataclass(frozen=True)
+class Plan:
+    groups: tuple[Group, ...]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One line per target, for printing the plan before running it."""
+        return [
+            {"group": g.name, "key": t.key, **t.to_dict()} for g in self.groups for t in g.targets
+        ]
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """How every target is measured; recorded verbatim in results.json."""
+
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
+    interleave: InterleaveConfig | None = field(default_factory=InterleaveConfig)  # None: skip
+    batch_sizes: tuple[int, ...] = (1,)
+    threads: tuple[int, ...] = (0,)  # intra-op threads per run; 0 = the runtime's default
+    device: Device | None = None  # None: each backend's own first device
+    graph_optimization: GraphOptimization = GraphOptimization.ALL
+    cuda_graphs: bool = False
+    input_size: int | None = None  # for targets whose size is not in the artifact/weights
+    dataset: str | None = None  # None: no accuracy
+    data_dir: Path | None = None
+    split: str = "test"
+    eval_batch_size: int = 100
+    eval_limit: int | None = None
+    profile: bool = False
+    profile_iterations: int = 20
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.batch_sizes or min(self.batch_sizes) < 1:
+            problems.append(f"batch sizes {self.batch_sizes} (use >= 1)")
+        if not self.threads or min(self.threads) < 0:
+            problems.append(f"threads {self.threads} (use >= 0)")
+        if self.eval_batch_size < 1 or (self.eval_limit is not None and self.eval_limit < 1):
+            problems.append("eval batch size and limit must be >= 1")
+        if self.profile_iterations < 1:
+            problems.append(f"profile iterations {self.profile_iterations} (use >= 1)")
+        if problems:
+            raise SeDeployError("bad bench config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+
+class ArtifactResolver(Protocol):
+    """Where a registered model's artifact for (backend, precision) lives, and how to make it.
+    The wiring with export/quantize/build swaps in one that produces missing artifacts."""
+
+    def locate(self, model: str, backend: str, precision: str) -> tuple[Path, str]: ...
+
+    def weights(self, model: str) -> Path | None: ...
+
+
+@dataclass(frozen=True)
+class ExportDirResolver:
+    """The layout DESIGN.md gives: export/<model>/<precision>/model.onnx (and model.engine)."""
+
+    root: Path = Path("export")
+
+    def locate(self, model: str, backend: str, precision: str) -> tuple[Path, str]:
+        folder = self.root / model / precision
+        if backend in ENGINE_BACKENDS:
+            return folder / "model.engine", (f"run `se-deploy build --backend trt --model {model} "
+                                             f"--precision {precision}`")  # fmt: skip
+        hint = f"run `se-deploy export --model {model}`"
+        if precision != "fp32":
+            hint += f" and `se-deploy quantize --model {model} --precision {precision}`"
+        return folder / "model.onnx", hint
+
+    def weights(self, model: str) -> Path | None:
+        from se_deploy.zoo import zoo_checkpoint
+
+        try:
+            return zoo_checkpoint(model)
+        except SeDeployError:
+            return None
+
+
+def build_plan(
+    backends: Sequence[str],
+    models: Sequence[str] = (),
+    precisions: Sequence[str] = ("fp32",),
+    pairs: Sequence[tuple[Path, Path]] = (),
+    artifacts: Sequence[Path] = (),
+    resolver: ArtifactResolver | None = None,
+) -> Plan:
+    """Groups for every (model or artifact, backend, precision); the baseline of each SE model
+    joins it. A model named on its own and as some SE model's baseline is measured once."""
+    _check_names(backends, precisions)
+    if not (models or pairs or artifacts):
+        raise SeDeployError("nothing to benchmark: pass --model, --pair or ONNX/engine paths")
+    resolver = resolver or ExportDirResolver()
+    groups: list[Group] = []
+    for se_name, base_name in _model_pairs(models):
+        for backend in backends:
+            for precision in precisions:
+                se = _model_target(se_name, Role.SE if base_name else Role.SINGLE, backend,
+                                   precision, resolver)  # fmt: skip
+                base = (_model_target(base_name, Role.BASE, backend, precision, resolver)
+                        if base_name else None)  # fmt: skip
+                groups.append(Group(se, base))
+    for se_path, base_path in pairs:
+        for backend in backends:
+            groups.append(Group(_file_target(se_path, Role.SE, backend),
+                                _file_target(base_path, Role.BASE, backend)))  # fmt: skip
+    for path in artifacts:
+        for backend in backends:
+            groups.append(Group(_file_target(path, Role.SINGLE, backend)))
+    return Plan(tuple(groups))
+
+
+def _check_names(backends: Sequence[str], precisions: Sequence[str]) -> None:
+    unknown = [b for b in backends if b not in backend_names()]
+    if unknown or not backends:
+        raise SeDeployError(f"unknown backend(s) {', '.join(unknown) or '(none)'}; choose from "
+                            f"{', '.join(backend_names())}")  # fmt: skip
+    bad = [p for p in precisions if p not in PRECISIONS]
+    if bad or not precisions:
+        raise SeDeployError(f"unknown precision(s) {', '.join(bad) or '(none)'}; choose from "
+                            f"{', '.join(PRECISIONS)}")  # fmt: skip
+
+
+def _model_pairs(models: Sequence[str]) -> list[tuple[str, str | None]]:
+    from se_deploy.models import get_spec
+
+    pairs = [(name, get_spec(name).baseline) for name in dict.fromkeys(models)]
+    paired_bases = {base for _, base in pairs if base}
+    return [(name, base) for name, base in pairs if base or name not in paired_bases]
+
+
+def _model_target(
+    model: str, role: Role, backend: str, precision: str, resolver: ArtifactResolver
+) -> Target:
+    target = Target(model, role, backend, precision, model=model)
+    if backend == "torch":
+        missing = None if precision == "fp32" else "the torch backend runs fp32 only"
+        return replace(target, weights=resolver.weights(model), missing=missing)
+    path, how = resolver.locate(model, backend, precision)
+    missing = None if path.is_file() else f"no {precision} artifact for {model} at {path}; {how}"
+    source = path.parent / "model.onnx" if backend in ENGINE_BACKENDS else None
+    return replace(target, artifact=path, source_onnx=source, missing=missing)
+
+
+def _file_target(path: Path, role: Role, backend: str) -> Target:
+    path = Path(path)
+    label = f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+    precision = _file_precision(path)
+    target = Target(label, role, backend, precision, artifact=path)
+    if not path.is_file():
+        return replace(target, missing=f"'{path}' does not exist")
+    if backend in ENGINE_BACKENDS and path.suffix not in ENGINE_SUFFIXES:
+        engines = "/".join(ENGINE_SUFFIXES)
+        why = f"backend {backend} runs engines ({engines}), not '{path.name}'"
+        return replace(target, missing=f"{why}; build one with `se-deploy build --backend trt`")
+    if backend in ONNX_BACKENDS and path.suffix != ".onnx":
+        return replace(target, missing=f"backend {backend} runs .onnx files, not '{path.name}'")
+    if backend == "torch":
+        return replace(target, missing="the torch backend runs registered models; use --model")
+    return target
+
+
+def _file_precision(path: Path) -> str:
+    """The precision an ONNX file computes in; engines cannot tell, so they say 'engine'."""
+    if path.suffix != ".onnx" or not path.is_file():
+        return "engine" if path.suffix in ENGINE_SUFFIXES else "?"
+    import onnx
+
+    from se_deploy.bench.onnx_facts import detect_precision
+
+    return detect_precision(onnx.load(str(path), load_external_data=False))
+
+
+def _plain(value: Any) -> Any:
+    """asdict output made JSON-friendly: paths and enums as strings, tuples as lists."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path | enum.Enum):
+        return str(value.value if isinstance(value, enum.Enum) else value)
+    return value

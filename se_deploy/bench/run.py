@@ -1,0 +1,416 @@
+"""Executes a bench Plan: load, time, compare, score, profile; a failure stays in its own row.
+
+Per group (an SE target and its baseline on one backend/precision) and per thread count: both
+runners are loaded (each load is a memory phase), each batch size is timed alone and then the pair
+interleaved, accuracy is scored against the PyTorch FP32 reference, and with `profile` each target
+is re-loaded with the profiler on (never timed with it). Any exception in a step is recorded on
+the row it belongs to and the run moves on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from se_deploy.backends import Device, Runner, RunnerOptions, TensorSpec, runner_class
+from se_deploy.bench.accuracy import collect_logits, evaluate_runner
+from se_deploy.bench.latency import (
+    interleaved_ratio,
+    measure_latency,
+    measure_overhead,
+    summarize,
+    time_calls,
+    warm_up,
+)
+from se_deploy.bench.memory import MemoryMonitor, artifact_bytes
+from se_deploy.bench.plan import BenchConfig, Group, Plan, Target
+from se_deploy.errors import BackendUnavailableError, SeDeployError
+
+SeFinder = Callable[[Any], tuple[set[str], dict[str, int]]]
+Progress = Callable[[str], None]
+SE_SCOPE = "/se/"
+
+
+def find_se_nodes(model: Any) -> tuple[set[str], dict[str, int]]:
+    """SE node names, and how many each method found. The union of two kinds of evidence: the
+    graph-pattern SE finder (canonical blocks; it misses blocks a raw export or a QDQ graph
+    breaks up, and it needs torch through se_deploy.models) and the exporter's module scopes
+    (every zoo model names its SE module `se`, so TorchScript export names its nodes
+    '/.../se/...'; that also takes in the Q/DQ nodes inside an SE block)."""
+    try:
+        from se_deploy.export.se_pattern import find_se_blocks
+    except ImportError:
+        found: set[str] = set()
+    else:
+        found = {name for block in find_se_blocks(model) for name in block.nodes}
+    scoped = {node.name for node in model.graph.node if SE_SCOPE in node.name}
+    return found | scoped, {"find_se_blocks": len(found), "name_scope": len(scoped)}
+
+
+@dataclass
+class TargetRow:
+    """Everything measured for one target at one thread count; `errors` lists failed steps."""
+
+    target: Target
+    threads: int
+    device: str
+    errors: list[str] = field(default_factory=list)
+    tracebacks: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+    latency: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.errors else "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.target.key, **self.target.to_dict(), "threads": self.threads,
+                "device": self.device, "status": self.status, "errors": self.errors,
+                "tracebacks": self.tracebacks, **self.figures,
+                "latency": self.latency}  # fmt: skip
+
+
+@dataclass
+class BenchResults:
+    run: dict[str, Any]
+    targets: list[dict[str, Any]]
+    pairs: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": 1, "run": self.run, "targets": self.targets, "pairs": self.pairs}
+
+
+def validate_backends(plan: Plan, config: BenchConfig) -> None:
+    """Refuse a plan whose every backend is unavailable here, in one line naming each reason."""
+    reasons = {}
+    for backend in dict.fromkeys(t.backend for g in plan.groups for t in g.targets):
+        cls = runner_class(backend)
+        options = RunnerOptions(device=config.device) if config.device else None
+        reasons[backend] = cls.unavailable_reason(options)
+    if reasons and all(reasons.values()):
+        raise BackendUnavailableError("; ".join(f"{b}: {r}" for b, r in reasons.items()))
+
+
+def execute_plan(
+    plan: Plan,
+    config: BenchConfig,
+    run_dir: Path,
+    progress: Progress | None = None,
+    se_finder: SeFinder = find_se_nodes,
+) -> BenchResults:
+    """Run every group at every thread count; returns rows ready for the report."""
+    session = _Session(config, run_dir, progress or (lambda _: None), se_finder)
+    started = time.time()
+    overhead = measure_overhead()
+    targets, pairs = [], []
+    for group in plan.groups:
+        for threads in config.threads:
+            rows, pair = session.run_group(group, threads)
+            targets += [row.to_dict() for row in rows]
+            if pair is not None:
+                pairs.append(pair)
+    run = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "seconds": round(time.time() - started, 3),
+        "config": config.to_dict(),
+        "host": host_info(),
+        "harness_overhead": overhead.to_dict(),
+        "run_peak_rss_mb": session.memory.run_peak_mb(),
+    }
+    return BenchResults(run, targets, pairs)
+
+
+def host_info() -> dict[str, Any]:
+    import os
+
+    from se_deploy.artifacts import tool_versions
+
+    return {"cpu": _cpu_model(), "logical_cpus": os.cpu_count(),
+            "machine": platform.machine(), "tools": tool_versions()}  # fmt: skip
+
+
+def make_feed(inputs: tuple[TensorSpec, ...], batch_size: int, seed: int,
+              size: int | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+    """Random normal inputs of each spec's dtype; dynamic non-batch dims take `size`."""
+    rng = np.random.default_rng(seed)
+    feed = {}
+    for spec in inputs:
+        dims = [batch_size, *spec.shape[1:]]
+        if any(d is None for d in dims):
+            if size is None:
+                raise SeDeployError(f"input {spec.describe()} has dynamic dimensions; pass "
+                                    "--input-size")  # fmt: skip
+            dims = [size if d is None else d for d in dims]
+        feed[spec.name] = rng.standard_normal(dims).astype(spec.dtype)
+    return feed
+
+
+class _Session:
+    """State shared across groups: config, memory monitor, eval data and reference logits."""
+
+    def __init__(self, config: BenchConfig, run_dir: Path, progress: Progress,
+                 se_finder: SeFinder) -> None:  # fmt: skip
+        self.config = config
+        self.run_dir = run_dir
+        self.progress = progress
+        self.se_finder = se_finder
+        self.memory = MemoryMonitor()
+        self._datasets: dict[tuple[int, int], Any] = {}
+        self._references: dict[tuple[str, int, int], tuple[np.ndarray, str]] = {}
+
+    def run_group(self, group: Group, threads: int) -> tuple[list[TargetRow], dict | None]:
+        rows = [self._row(t, threads) for t in group.targets]
+        with contextlib.ExitStack() as stack:
+            runners = [self._open(row, stack) for row in rows]
+            pair = self._pair_record(group, rows) if group.base else None
+            for batch in self.config.batch_sizes:
+                prepared = [self._time(row, runner, batch) if runner else None
+                            for row, runner in zip(rows, runners, strict=True)]  # fmt: skip
+                if pair is not None:
+                    self._interleave(pair, prepared, batch)
+            for row, runner in zip(rows, runners, strict=True):
+                if runner is not None and self.config.dataset:
+                    self._accuracy(row, runner)
+        if self.config.profile:
+            for row in rows:
+                self._profile(row)
+        if pair is not None:
+            _finish_pair(pair, rows)
+        return rows, pair
+
+    def _row(self, target: Target, threads: int) -> TargetRow:
+        cls = runner_class(target.backend)
+        device = (self.config.device or cls.devices[0]).value
+        row = TargetRow(target, threads, device)
+        if target.missing:
+            row.errors.append(target.missing)
+        return row
+
+    def _options(self, row: TargetRow, **overrides: Any) -> RunnerOptions:
+        backend = row.target.backend
+        extra: dict[str, Any] = {}
+        if backend.startswith("ort"):
+            extra["graph_optimization"] = self.config.graph_optimization
+        if backend == "trt":
+            extra["cuda_graphs"] = self.config.cuda_graphs and not overrides.get("profile")
+        return RunnerOptions(device=Device(row.device), threads=row.threads,
+                             **extra, **overrides)  # fmt: skip
+
+    def _artifact(self, target: Target) -> Any:
+        if target.backend != "torch":
+            return target.artifact
+        from se_deploy.backends.torch import TorchModel
+
+        return TorchModel(target.model or target.label, target.weights,
+                          input_size=self.config.input_size)  # fmt: skip
+
+    def _open(self, row: TargetRow, stack: contextlib.ExitStack) -> Runner | None:
+        """Load inside a memory phase that ends after one inference at the largest batch."""
+        if row.errors:
+            return None
+        self.progress(f"load {row.target.key} (threads {row.threads})")
+        runner: Runner | None = None
+        with _step(row, "load"), self.memory.phase() as memory:
+            start = time.perf_counter()
+            runner = stack.enter_context(
+                runner_class(row.target.backend)().load(self._artifact(row.target),
+                                                        self._options(row)))  # fmt: skip
+            row.figures["load_s"] = time.perf_counter() - start
+            runner.infer(self._feed(runner, max(self.config.batch_sizes)))
+        if memory:
+            row.figures["memory"] = memory[0].to_dict()
+        if runner is not None:
+            self._static_figures(row, runner)
+        return runner if not row.errors else None
+
+    def _feed(self, runner: Runner, batch: int) -> dict[str, np.ndarray]:
+        return make_feed(runner.inputs, batch, self.config.seed, self.config.input_size)
+
+    def _static_figures(self, row: TargetRow, runner: Runner) -> None:
+        with _step(row, "size"):
+            target = row.target
+            if target.artifact is not None:
+                row.figures["artifact_bytes"] = artifact_bytes(target.artifact)
+            row.figures.update(_cost(target, runner))
+
+    def _time(self, row: TargetRow, runner: Runner, batch: int) -> Any:
+        self.progress(f"time {row.target.key} batch {batch}")
+        entry: dict[str, Any] = {"batch_size": batch}
+        row.latency.append(entry)
+        with _step(row, f"latency batch {batch}", entry):
+            prepared = runner.prepare(self._feed(runner, batch))
+            entry.update(measure_latency(prepared.run, self.config.latency, batch).to_dict())
+            for name, call in prepared.transfers.items():
+                warm_up(call, self.config.latency)
+                samples = time_calls(call, self.config.latency.iterations,
+                                     self.config.latency.duration_s)  # fmt: skip
+                entry[f"{name}_ms"] = summarize(samples).to_dict()
+            return prepared
+        return None
+
+    def _pair_record(self, group: Group, rows: list[TargetRow]) -> dict[str, Any]:
+        se, base = rows
+        return {"pair": group.name, "se": se.target.key, "base": base.target.key,
+                "backend": se.target.backend, "precision": se.target.precision,
+                "threads": se.threads, "device": se.device, "errors": [],
+                "ratios": []}  # fmt: skip
+
+    def _interleave(self, pair: dict[str, Any], prepared: list[Any], batch: int) -> None:
+        if self.config.interleave is None:
+            return
+        entry: dict[str, Any] = {"batch_size": batch}
+        if any(p is None for p in prepared):
+            pair["errors"].append(f"batch {batch}: no interleaved ratio (a side failed to run)")
+            return
+        self.progress(f"interleave {pair['pair']} batch {batch}")
+        try:
+            estimate, timings = interleaved_ratio(
+                prepared[0].run, prepared[1].run, self.config.interleave, self.config.latency
+            )
+        except Exception as exc:  # a bench never stops on one failing backend
+            pair["errors"].append(f"interleave batch {batch}: {_message(exc)}")
+            return
+        entry.update(estimate.to_dict())
+        entry.update(calls_per_round=self.config.interleave.calls_per_round,
+                     order=self.config.interleave.order.value)  # fmt: skip
+        rounds = timings.to_dict()
+        entry.update(se_round_ms=rounds["a_round_ms"], base_round_ms=rounds["b_round_ms"],
+                     se_first=rounds["a_first"])  # fmt: skip
+        pair["ratios"].append(entry)
+
+    def _accuracy(self, row: TargetRow, runner: Runner) -> None:
+        if row.target.backend == "torch" and row.target.weights is None:
+            row.figures["notes"] = ["no trained weights (random init): accuracy skipped"]
+            return
+        self.progress(f"accuracy {row.target.key}")
+        with _step(row, "accuracy"):
+            data = self._dataset(runner.inputs[0])
+            reference, name = self._reference(row, runner)
+            result = evaluate_runner(runner, self._batches(data), reference, name)
+            row.figures["accuracy"] = result.to_dict()
+
+    def _dataset(self, spec: TensorSpec) -> Any:
+        from se_deploy.data import load_dataset
+
+        channels, size = spec.shape[1], spec.shape[2] or self.config.input_size
+        key = (int(size or 0), int(channels or 0))
+        if key not in self._datasets:
+            self._datasets[key] = load_dataset(self.config.dataset, self.config.split, size,
+                                               self.config.data_dir, channels)  # fmt: skip
+        return self._datasets[key]
+
+    def _batches(self, data: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        return data.batches(self.config.eval_batch_size, limit=self.config.eval_limit)
+
+    def _reference(self, row: TargetRow, runner: Runner) -> tuple[np.ndarray | None, str | None]:
+        """PyTorch FP32 logits of the target's trained weights, computed once per model/input."""
+        target = row.target
+        if target.model is None or target.weights is None:
+            return None, None
+        spec = runner.inputs[0]
+        key = (target.model, int(spec.shape[2] or 0), int(spec.shape[1] or 0))
+        if key not in self._references:
+            from se_deploy.backends.torch import TorchModel, TorchRunner
+
+            model = TorchModel(target.model, target.weights, input_size=spec.shape[2])
+            with TorchRunner().load(model, RunnerOptions(threads=row.threads)) as reference:
+                logits, _ = collect_logits(reference, self._batches(self._dataset(spec)))
+            self._references[key] = (logits, f"torch fp32 {target.weights}")
+        return self._references[key]
+
+    def _profile(self, row: TargetRow) -> None:
+        if row.errors or row.target.backend == "torch":
+            return
+        import onnx
+
+        from se_deploy.bench.profile import summarize_profile
+
+        self.progress(f"profile {row.target.key}")
+        folder = self.run_dir / "profiles" / row.target.key.replace("/", "_")
+        optimized = folder / "optimized.onnx" if row.target.backend.startswith("ort") else None
+        options = self._options(row, profile=True, profile_dir=folder,
+                                optimized_model_path=optimized)  # fmt: skip
+        with _step(row, "profile"):
+            runner = runner_class(row.target.backend)()
+            with runner.load(self._artifact(row.target), options):
+                feed = self._feed(runner, self.config.batch_sizes[0])
+                for _ in range(self.config.profile_iterations):
+                    runner.infer(feed)
+                layers = runner.collect_profile()
+            source_path = row.target.source_onnx or row.target.artifact
+            source = onnx.load(str(source_path)) if source_path and source_path.is_file() else None
+            se_nodes, methods = self.se_finder(source) if source is not None else (set(), {})
+            graph = onnx.load(str(optimized)) if optimized and optimized.is_file() else None
+            summary = summarize_profile(layers, se_nodes, source, graph)
+            row.figures["profile"] = {**summary.to_dict(), "se_nodes_found": methods}
+
+
+@contextlib.contextmanager
+def _step(row: TargetRow, name: str, entry: dict[str, Any] | None = None) -> Iterator[None]:
+    """Record a failing step on `row` (and its latency `entry`) instead of stopping the run."""
+    try:
+        yield
+    except Exception as exc:  # one failing backend never stops the others
+        message = f"{name}: {_message(exc)}"
+        row.errors.append(message)
+        if entry is not None:
+            entry["error"] = message
+        if not isinstance(exc, SeDeployError):
+            row.tracebacks.append(traceback.format_exc())
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return first if isinstance(exc, SeDeployError) else f"{type(exc).__name__}: {first}"
+
+
+def _cost(target: Target, runner: Runner) -> dict[str, Any]:
+    """MACs and params: from the ONNX graph, or from the torch module for the torch backend."""
+    if target.backend == "torch":
+        from se_deploy.models.stats import count_macs, count_params
+
+        spec = runner.inputs[0]
+        module = runner.module  # type: ignore[attr-defined]  # TorchRunner
+        return {"macs": count_macs(module, spec.shape[2], spec.shape[1]),
+                "params": count_params(module)}  # fmt: skip
+    source = target.source_onnx if target.backend == "trt" else target.artifact
+    if source is None or not source.is_file():
+        return {}
+    import onnx
+
+    from se_deploy.bench.onnx_facts import graph_facts
+
+    facts = graph_facts(onnx.load(str(source)))
+    return {"macs": facts.macs, "params": facts.params}
+
+
+def _finish_pair(pair: dict[str, Any], rows: list[TargetRow]) -> None:
+    """Ratios of static figures and the accuracy delta beside the measured latency ratio."""
+    se, base = (row.figures for row in rows)
+    for key in ("macs", "params"):
+        if se.get(key) and base.get(key):
+            pair[f"{key}_ratio"] = se[key] / base[key]
+    se_acc, base_acc = se.get("accuracy"), base.get("accuracy")
+    if se_acc and base_acc:
+        pair["top1_delta"] = se_acc["top1"] - base_acc["top1"]
+    failed_sides = [f"{row.target.key} failed: {row.errors[0]}" for row in rows if row.errors]
+    pair["errors"] = failed_sides + pair["errors"]
+    pair["status"] = "failed" if pair["errors"] else "ok"
+
+
+def _cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
