@@ -105,20 +105,31 @@ def eval_command(
     data_dir: str = typer.Option(None, help="Directory of the Fashion-MNIST IDX .gz files."),
     split: str = typer.Option("test"),
     batch_size: int = typer.Option(256),
+    artifact: str = typer.Option(
+        None, help="Evaluate this ONNX file/engine (export, quantize, build) instead of weights."
+    ),
+    backend: str = typer.Option("ort", help="Runner for --artifact: ort, ort-trt, trt, openvino."),
+    device: str = typer.Option(None, help="cpu or cuda; default: the backend's own."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Top-1/top-5 of a model's weights on a dataset (PyTorch FP32)."""
+    """Top-1/top-5 on a dataset: of weights (PyTorch FP32) or of an --artifact on a backend."""
     from se_deploy.console import print_json, print_table
-    from se_deploy.evaluate import evaluate_weights
+    from se_deploy.evaluate import evaluate_artifact, evaluate_weights
 
-    row = evaluate_weights(model, weights, dataset, data_dir, split, batch_size)
+    if artifact and (model or weights):
+        raise SeDeployError("--artifact evaluates a file on its own; drop --model/--weights")
+    if artifact:
+        row = evaluate_artifact(artifact, backend, device, dataset, data_dir, split, batch_size)
+    else:
+        row = evaluate_weights(model, weights, dataset, data_dir, split, batch_size)
     if as_json:
         print_json(row)
         return
+    source = "artifact" if artifact else "weights"
     print_table(f"eval on {dataset} ({split})", [row],
                 [("model", "model"), ("backend", "backend"), ("precision", "precision"),
                  ("top1", "top-1"), ("top5", "top-5"), ("count", "images"),
-                 ("weights", "weights")])  # fmt: skip
+                 (source, source)])  # fmt: skip
 
 
 @app.command("bench")
@@ -270,6 +281,131 @@ def export_command(
         print_json(result.to_dict())
     else:
         print_export_summary(result)
+
+
+@app.command("quantize")
+def quantize_command(
+    input_path: str = typer.Option(
+        None, "--input", "-i", help="ONNX file or run dir, e.g. export/se_mobilenet/fp32."
+    ),
+    model: str = typer.Option(
+        None, "--model", "-m", help="Registered model: reads ROOT/<model>/fp32/model.onnx."
+    ),
+    precision: str = typer.Option(..., help="fp16 or int8."),
+    calib: str = typer.Option(
+        None, help="int8 calibration images: fashion-mnist, synthetic or an ImageFolder DIR."
+    ),
+    calib_size: int = typer.Option(512, help="int8: calibration images (train split)."),
+    calib_batch_size: int = typer.Option(32, help="int8: images per calibration batch."),
+    calib_method: str = typer.Option("minmax", help="int8: minmax, entropy or percentile."),
+    percentile: float = typer.Option(None, help="int8 percentile method: p (default 99.999)."),
+    scheme: str = typer.Option("s8s8", help="int8 activation/weight types: s8s8, u8s8, u8u8."),
+    reduce_range: bool = typer.Option(
+        None, "--reduce-range/--no-reduce-range",
+        help="int8: 7-bit weights, ORT's remedy for u8s8 saturation on x86 without VNNI "
+        "(default: on, off for u8u8).",
+    ),
+    per_channel: bool = typer.Option(True, help="int8: per-channel weight scales."),
+    se_precision: str = typer.Option(
+        "int8", help="int8: quantize the SE gating path (int8) or keep it in float."
+    ),
+    keep_io_types: bool = typer.Option(True, help="fp16: keep float32 inputs and outputs."),
+    seed: int = typer.Option(0, help="int8: which calibration images are drawn."),
+    data_dir: str = typer.Option(None, help="Directory of the Fashion-MNIST IDX .gz files."),
+    verify_data: str = typer.Option(
+        None, help="Images the result is checked on (default: --calib, or random for fp16)."
+    ),
+    verify_size: int = typer.Option(256, help="Images run through both models for the check."),
+    root: str = typer.Option("export", help="Artifact root that --model reads and writes."),
+    out: str = typer.Option(None, help="Run directory (default ROOT/<model>/<precision tag>/)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """FP16 or INT8 (QDQ, real calibration) from an fp32 export, checked against it in ORT."""
+    from pathlib import Path
+
+    from se_deploy.console import err_console, print_json
+    from se_deploy.quantize import QuantConfig, quantize_artifact, resolve_source
+    from se_deploy.quantize.summary import print_quantize_summary
+
+    config = QuantConfig(
+        precision=precision, keep_io_types=keep_io_types, calib=calib, calib_size=calib_size,
+        calib_batch_size=calib_batch_size, calib_method=calib_method, percentile=percentile,
+        scheme=scheme, reduce_range=reduce_range, per_channel=per_channel,
+        se_precision=se_precision, seed=seed, data_dir=Path(data_dir) if data_dir else None,
+        verify_data=verify_data, verify_size=verify_size,
+    )  # fmt: skip
+    source = resolve_source(input_path, model, "fp32", Path(root))
+    with err_console.status(f"quantizing {source.path} to {config.tag}"):
+        result = quantize_artifact(source, config, Path(out) if out else None)
+    if as_json:
+        print_json(result.manifest)
+    else:
+        print_quantize_summary(result)
+
+
+@app.command("build")
+def build_command(
+    backend: str = typer.Option(..., help="ort or trt."),
+    input_path: str = typer.Option(
+        None, "--input", "-i", help="ONNX file or run dir, e.g. export/se_mobilenet/int8."
+    ),
+    model: str = typer.Option(
+        None, "--model", "-m", help="Registered model: reads ROOT/<model>/<precision>/model.onnx."
+    ),
+    precision: str = typer.Option("fp32", help="With --model: fp32, fp16, int8, int8-sefloat."),
+    provider: str = typer.Option("cpu", help="ort: cpu, cuda or tensorrt (onnxruntime-gpu)."),
+    graph_opt: str = typer.Option(
+        "extended", help="ort: level of the saved graph; up to extended is portable, all is not."
+    ),
+    threads: int = typer.Option(0, help="ort: intra-op threads for the session config."),
+    inter_threads: int = typer.Option(0, help="ort: inter-op threads for the session config."),
+    engine_precision: str = typer.Option(
+        "auto", help="trt: auto (follow the ONNX), fp32, fp16, int8 (calibrates a float model)."
+    ),
+    min_batch: int = typer.Option(1, help="trt: optimization profile minimum batch."),
+    opt_batch: int = typer.Option(1, help="trt: batch the tactics are tuned for."),
+    max_batch: int = typer.Option(32, help="trt: optimization profile maximum batch."),
+    workspace_mib: int = typer.Option(1024, help="trt: builder workspace limit in MiB."),
+    timing_cache: str = typer.Option(None, help="trt: timing cache file (default: in run dir)."),
+    calib: str = typer.Option(
+        None, help="trt implicit int8: calibration images (fashion-mnist, synthetic, DIR)."
+    ),
+    calib_size: int = typer.Option(512, help="trt implicit int8: calibration images."),
+    calib_batch_size: int = typer.Option(32, help="trt implicit int8: images per batch."),
+    calib_cache: str = typer.Option(None, help="trt implicit int8: start from this cache."),
+    seed: int = typer.Option(0, help="trt implicit int8: which calibration images are drawn."),
+    data_dir: str = typer.Option(None, help="Directory of the Fashion-MNIST IDX .gz files."),
+    root: str = typer.Option("export", help="Artifact root that --model reads."),
+    out: str = typer.Option(None, help="Run directory (default: the source artifact's)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """Build for a runtime: ORT session config + saved optimized graph, or a TensorRT engine."""
+    from pathlib import Path
+
+    from se_deploy.build import BuildConfig, build_artifact, require_buildable
+    from se_deploy.build.summary import print_build_summary
+    from se_deploy.console import err_console, print_json
+    from se_deploy.quantize import resolve_source
+
+    def path(value: str | None) -> Path | None:
+        return Path(value) if value else None
+
+    config = BuildConfig(
+        backend=backend, provider=provider, graph_opt=graph_opt, threads=threads,
+        inter_threads=inter_threads, engine_precision=engine_precision, min_batch=min_batch,
+        opt_batch=opt_batch, max_batch=max_batch, workspace_mib=workspace_mib,
+        timing_cache=path(timing_cache), calib=calib, calib_size=calib_size,
+        calib_batch_size=calib_batch_size, calib_cache=path(calib_cache), seed=seed,
+        data_dir=path(data_dir),
+    )  # fmt: skip
+    require_buildable(config)
+    source = resolve_source(input_path, model, precision, Path(root))
+    with err_console.status(f"building {source.path} for {backend}"):
+        result = build_artifact(source, config, path(out))
+    if as_json:
+        print_json(result.manifest)
+    else:
+        print_build_summary(result)
 
 
 def main() -> None:

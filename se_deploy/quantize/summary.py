@@ -1,0 +1,56 @@
+"""Terminal output of `se-deploy quantize`: one field per row, read off the manifest it wrote."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from se_deploy.console import console, print_table
+from se_deploy.quantize.pipeline import QuantizeResult
+
+
+def print_quantize_summary(result: QuantizeResult) -> None:
+    manifest = result.manifest
+    options, se, output = manifest["options"], manifest["se_blocks"], manifest["outputs"][0]
+    fields: dict[str, Any] = {
+        "model": (manifest.get("model") or {}).get("name", "-"),
+        "source": manifest["source"]["path"],
+        "precision": options["precision"],
+    }
+    fields.update(_int8_fields(manifest) if "int8" in manifest else _fp16_fields(manifest))
+    excluded = len(se.get("excluded_nodes", []))
+    fields["SE blocks found / in artifact"] = f"{se['found']} / {se['found_in_artifact']}"
+    fields["SE path precision"] = f"{se['precision']} ({excluded} nodes kept float)"
+    for parity in manifest["verification"]["results"]:
+        fields[f"vs float, {parity['samples']} {parity['source']} inputs"] = (
+            f"max abs {parity['max_abs_diff']:.3g} (limit {parity['abs_limit']:.3g}), "
+            f"cosine {parity['min_cosine']:.6f}, top-1 agree {parity['top1_agreement']:.3f}"
+        )
+    fields["size / sha256"] = f"{output['bytes'] / 1e6:.2f} MB / {output['sha256'][:16]}"
+    fields["seconds"] = f"{sum(manifest['seconds'].values()):.2f}"
+    rows = [{"field": key, "value": str(value)} for key, value in fields.items()]
+    print_table("se-deploy quantize", rows, [("field", "field"), ("value", "value")])
+    console.print(f"wrote {result.onnx_path} and {result.manifest_path.name}")
+
+
+def _int8_fields(manifest: dict[str, Any]) -> dict[str, str]:
+    options, calib, int8 = manifest["options"], manifest["calibration"], manifest["int8"]
+    method = options["calib_method"]
+    if options["percentile"] is not None:
+        method += f" {options['percentile']}"
+    return {
+        "calibration": f"{calib['images']} {calib['dataset']} {calib['split']} images, {method}",
+        "scheme": f"{options['scheme']} QDQ, per-channel {options['per_channel']}, "
+        f"reduce-range {options['reduce_range']}",
+        "Q / DQ nodes": f"{int8['quantize_nodes']} / {int8['dequantize_nodes']}",
+        "ops in int8 / float": f"{sum(int8['int8_ops'].values())} / "
+        f"{sum(int8['float_ops'].values())}",
+    }
+
+
+def _fp16_fields(manifest: dict[str, Any]) -> dict[str, str]:
+    clamped = manifest["fp16"]["clamped_weights"]
+    return {
+        "float32 inputs/outputs": str(manifest["options"]["keep_io_types"]),
+        "weights clamped (tiny / huge)": f"{clamped['below_min_positive']} / "
+        f"{clamped['above_max_finite']}",
+    }
