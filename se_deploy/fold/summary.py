@@ -1,0 +1,47 @@
+"""Terminal output of `se-deploy fold`: a step display while it runs, a block table when done."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from se_deploy.console import console, err_console, print_json, print_table
+from se_deploy.fold.pipeline import FoldResult, StepCallback
+from se_deploy.fold.plot import short_block_name
+from se_deploy.quantize.source import OnnxSource
+
+_COLUMNS = [("block", "SE block"), ("mean", "gate mean"), ("spread", "spread"),
+            ("site", "fold site"), ("folded", "folded"), ("top1", "select top-1"),
+            ("drop_pt", "drop pt")]  # fmt: skip
+
+
+@contextlib.contextmanager
+def step_display(source: OnnxSource) -> Iterator[StepCallback]:
+    """A spinner on stderr naming the running step (stdout stays clean for --json)."""
+    label = str(source.path)
+    with err_console.status(f"{label}: starting") as status:
+        yield lambda step: status.update(f"{label}: {step}")
+
+
+def print_fold_summary(result: FoldResult, as_json: bool = False) -> None:
+    manifest = result.manifest
+    if as_json:
+        print_json(manifest)
+        return
+    folded = manifest["folded"]
+    rows = [{**block, "block": short_block_name(block["block"]),
+             "folded": "yes" if block["folded"] else "no"} for block in manifest["se_blocks"]]
+    print_table(f"SE blocks ({folded['count']} of {folded['of']} folded; the manifest says why)",
+                rows, _COLUMNS)  # fmt: skip
+    selection, check = manifest["selection"], manifest["check"]
+    if selection:
+        console.print(f"selection: {selection['images']} {selection['split']} images, unfolded "
+                      f"top-1 {selection['top1_unfolded']:.4f}, budget "
+                      f"{selection['max_drop_pt']} pt")  # fmt: skip
+    if check:
+        console.print(f"check: {check['images']} {check['split']} images, top-1 "
+                      f"{check['top1_unfolded']:.4f} -> {check['top1_folded']:.4f} "
+                      f"(drop {check['drop_pt']:.2f} pt), top-1 agreement "
+                      f"{check['top1_agreement']:.4f}")  # fmt: skip
+    console.print(f"wrote {result.onnx_path.parent}/ (model.onnx, gate_stats.json, gates.png, "
+                  "manifest.json)")
