@@ -1,15 +1,18 @@
 """`se-deploy bench`: latency, accuracy, memory and profile of SE models against their baselines.
 
-`build_plan` builds the plan (what to measure); `run_bench` executes it and writes the report.
+`select_plan` builds the plan (what to measure: what was named, or the embedded default suite);
+`run_bench` executes it and writes the report.
 """
 
 from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from se_deploy.backends import Device
 from se_deploy.bench.plan import BenchConfig, Plan, build_plan
 from se_deploy.bench.run import BenchResults, Progress, execute_plan, validate_backends
 from se_deploy.errors import SeDeployError
@@ -25,8 +28,29 @@ __all__ = [
     "parse_choice",
     "parse_ints",
     "parse_list",
+    "parse_pairs",
     "run_bench",
+    "select_plan",
 ]
+
+
+def select_plan(
+    backends: Sequence[str],
+    models: Sequence[str] = (),
+    precisions: Sequence[str] = (),
+    pairs: Sequence[tuple[Path, Path]] = (),
+    artifacts: Sequence[Path] = (),
+    device: Device | None = None,
+    make: bool = True,
+    progress: Progress | None = None,
+) -> Plan:
+    """The plan for what was named (models, pairs, files), or the embedded default suite when
+    nothing was; no precisions means fp32 (named models) or the suite's fp32 and int8."""
+    if models or pairs or artifacts:
+        return build_plan(backends, models, precisions or ("fp32",), pairs, artifacts)
+    from se_deploy.bench.suite import SUITE_PRECISIONS, build_suite_plan
+
+    return build_suite_plan(backends, precisions or SUITE_PRECISIONS, device, make, progress)
 
 
 def run_bench(
@@ -39,7 +63,7 @@ def run_bench(
     """Execute `plan` and write the report; refuses up front when no backend can run here."""
     from se_deploy.bench.report import write_report
 
-    validate_backends(plan, config)
+    validate_backends(plan.backends(), config.device)
     run_dir = out_dir or DEFAULT_RUNS / time.strftime("%Y%m%d-%H%M%S")
     results = execute_plan(plan, config, run_dir, progress)
     return results, write_report(results, run_dir, command)
@@ -51,6 +75,17 @@ def parse_list(text: str | None, option: str) -> list[str]:
     if text and not items:
         raise SeDeployError(f"{option} '{text}' names nothing; give comma-separated values")
     return items
+
+
+def parse_pairs(texts: Sequence[str]) -> list[tuple[Path, Path]]:
+    """['se.onnx,base.onnx', ...] -> [(Path, Path), ...] for repeated --pair options."""
+    pairs = []
+    for text in texts:
+        parts = parse_list(text, "--pair")
+        if len(parts) != 2:
+            raise SeDeployError(f"--pair '{text}' needs two paths: SE_ARTIFACT,BASE_ARTIFACT")
+        pairs.append((Path(parts[0]), Path(parts[1])))
+    return pairs
 
 
 def parse_ints(text: str, option: str) -> tuple[int, ...]:

@@ -34,7 +34,7 @@ class LatencyConfig:
 
     warmup_iterations: int = 10
     warmup_seconds: float = 0.0
-    iterations: int = 100
+    iterations: int = 50
     duration_s: float = 0.0
 
     def __post_init__(self) -> None:
@@ -142,8 +142,8 @@ class InterleaveConfig:
     """A/B rounds: each round times `calls_per_round` calls of A and of B back to back, the order
     alternating (or random) so slow drift (thermal, other tenants) hits both sides equally."""
 
-    rounds: int = 30
-    calls_per_round: int = 10
+    rounds: int = 20
+    calls_per_round: int = 5
     order: Order = Order.ALTERNATE
     seed: int = 0
     resamples: int = 2000

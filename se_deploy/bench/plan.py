@@ -41,9 +41,12 @@ class Target:
     precision: str
     artifact: Path | None = None  # ONNX or engine file; None for the torch backend
     model: str | None = None  # registered model name, when known
-    weights: Path | None = None  # torch: trained checkpoint (None: random init)
+    weights: Path | None = None  # the trained checkpoint it was made from (None: random/unknown)
+    dataset: str | None = None  # the eval set those weights were trained on
+    note: str | None = None  # why accuracy is not scored (random init, unknown origin)
     source_onnx: Path | None = None  # the ONNX graph an engine was built from (profiling)
-    missing: str | None = None
+    missing: str | None = None  # why it cannot be measured: the row fails
+    skipped: str | None = None  # why it is left out on purpose (no checkpoint yet)
 
     @property
     def key(self) -> str:
@@ -73,10 +76,15 @@ class Group:
 class Plan:
     groups: tuple[Group, ...]
 
+    def backends(self) -> list[str]:
+        return list(dict.fromkeys(t.backend for g in self.groups for t in g.targets))
+
     def rows(self) -> list[dict[str, Any]]:
         """One line per target, for printing the plan before running it."""
         return [
-            {"group": g.name, "key": t.key, **t.to_dict()} for g in self.groups for t in g.targets
+            {"group": g.name, "key": t.key, "status": _plan_status(t), **t.to_dict()}
+            for g in self.groups
+            for t in g.targets
         ]
 
 
@@ -92,7 +100,8 @@ class BenchConfig:
     graph_optimization: GraphOptimization = GraphOptimization.ALL
     cuda_graphs: bool = False
     input_size: int | None = None  # for targets whose size is not in the artifact/weights
-    dataset: str | None = None  # None: no accuracy
+    accuracy: bool = True  # score targets made from trained weights
+    dataset: str | None = None  # None: each target's own training set (from its weights)
     data_dir: Path | None = None
     split: str = "test"
     eval_batch_size: int = 100
@@ -118,11 +127,23 @@ class BenchConfig:
         return _plain(asdict(self))
 
 
-class ArtifactResolver(Protocol):
-    """Where a registered model's artifact for (backend, precision) lives, and how to make it.
-    The wiring with export/quantize/build swaps in one that produces missing artifacts."""
+@dataclass(frozen=True)
+class Located:
+    """Where an artifact is; `problem` says why it is not usable (the row fails), `skip` why it
+    is left out on purpose (the row is skipped)."""
 
-    def locate(self, model: str, backend: str, precision: str) -> tuple[Path, str]: ...
+    path: Path
+    problem: str | None = None
+    skip: str | None = None
+
+
+class ArtifactResolver(Protocol):
+    """Where a registered model's artifact for (backend, precision) lives (the default suite's
+    resolver also makes it), the label its rows carry, and its torch-backend weights."""
+
+    def locate(self, model: str, backend: str, precision: str) -> Located: ...
+
+    def label(self, model: str) -> str: ...
 
     def weights(self, model: str) -> Path | None: ...
 
@@ -133,15 +154,15 @@ class ExportDirResolver:
 
     root: Path = Path("export")
 
-    def locate(self, model: str, backend: str, precision: str) -> tuple[Path, str]:
-        folder = self.root / model / precision
-        if backend in ENGINE_BACKENDS:
-            return folder / "model.engine", (f"run `se-deploy build --backend trt --model {model} "
-                                             f"--precision {precision}`")  # fmt: skip
-        hint = f"run `se-deploy export --model {model}`"
-        if precision != "fp32":
-            hint += f" and `se-deploy quantize --model {model} --precision {precision}`"
-        return folder / "model.onnx", hint
+    def locate(self, model: str, backend: str, precision: str) -> Located:
+        path = artifact_path(self.root, model, backend, precision)
+        if path.is_file():
+            return Located(path)
+        return Located(path, f"no {precision} artifact for {model} at {path}; "
+                             f"{make_hint(model, backend, precision)}")  # fmt: skip
+
+    def label(self, model: str) -> str:
+        return model
 
     def weights(self, model: str) -> Path | None:
         from se_deploy.zoo import zoo_checkpoint
@@ -150,6 +171,21 @@ class ExportDirResolver:
             return zoo_checkpoint(model)
         except SeDeployError:
             return None
+
+
+def artifact_path(root: Path, model: str, backend: str, precision: str) -> Path:
+    name = "model.engine" if backend in ENGINE_BACKENDS else "model.onnx"
+    return root / model / precision / name
+
+
+def make_hint(model: str, backend: str, precision: str) -> str:
+    """The commands that make a missing artifact."""
+    if backend in ENGINE_BACKENDS:
+        return f"run `se-deploy build --backend trt --model {model} --precision {precision}`"
+    hint = f"run `se-deploy export --model {model}`"
+    if precision != "fp32":
+        hint += f" and `se-deploy quantize --model {model} --precision {precision}`"
+    return hint
 
 
 def build_plan(
@@ -207,20 +243,26 @@ def _model_pairs(models: Sequence[str]) -> list[tuple[str, str | None]]:
 def _model_target(
     model: str, role: Role, backend: str, precision: str, resolver: ArtifactResolver
 ) -> Target:
-    target = Target(model, role, backend, precision, model=model)
+    from se_deploy.bench.origin import artifact_origin, weights_origin
+
+    target = Target(resolver.label(model), role, backend, precision, model=model)
     if backend == "torch":
         missing = None if precision == "fp32" else "the torch backend runs fp32 only"
-        return replace(target, weights=resolver.weights(model), missing=missing)
-    path, how = resolver.locate(model, backend, precision)
-    missing = None if path.is_file() else f"no {precision} artifact for {model} at {path}; {how}"
-    source = path.parent / "model.onnx" if backend in ENGINE_BACKENDS else None
-    return replace(target, artifact=path, source_onnx=source, missing=missing)
+        origin = weights_origin(resolver.weights(model))
+        return replace(target, missing=missing, **origin.fields())
+    located = resolver.locate(model, backend, precision)
+    source = located.path.parent / "model.onnx" if backend in ENGINE_BACKENDS else None
+    target = replace(target, artifact=located.path, source_onnx=source, missing=located.problem,
+                     skipped=located.skip)  # fmt: skip
+    if located.problem or located.skip:
+        return target
+    return replace(target, **artifact_origin(located.path).fields())
 
 
 def _file_target(path: Path, role: Role, backend: str) -> Target:
     path = Path(path)
-    label = f"{path.parent.name}/{path.name}" if path.parent.name else path.name
     precision = _file_precision(path)
+    label = _file_label(path)
     target = Target(label, role, backend, precision, artifact=path)
     if not path.is_file():
         return replace(target, missing=f"'{path}' does not exist")
@@ -232,18 +274,39 @@ def _file_target(path: Path, role: Role, backend: str) -> Target:
         return replace(target, missing=f"backend {backend} runs .onnx files, not '{path.name}'")
     if backend == "torch":
         return replace(target, missing="the torch backend runs registered models; use --model")
-    return target
+    from se_deploy.bench.origin import artifact_origin
+
+    return replace(target, **artifact_origin(path).fields())
+
+
+def _file_label(path: Path) -> str:
+    """<model>/<precision> for a file in the export layout (every file there has the same name),
+    else <folder>/<file>."""
+    if path.stem == "model" and path.parent.parent.name:
+        return f"{path.parent.parent.name}/{path.parent.name}"
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
 
 
 def _file_precision(path: Path) -> str:
-    """The precision an ONNX file computes in; engines cannot tell, so they say 'engine'."""
+    """The precision an ONNX file computes in; engines cannot tell ('engine'), nor can an
+    unreadable file ('?': its row fails when the runtime loads it, with the runtime's reason)."""
     if path.suffix != ".onnx" or not path.is_file():
         return "engine" if path.suffix in ENGINE_SUFFIXES else "?"
     import onnx
+    from google.protobuf.message import DecodeError
 
     from se_deploy.bench.onnx_facts import detect_precision
 
-    return detect_precision(onnx.load(str(path), load_external_data=False))
+    try:
+        return detect_precision(onnx.load(str(path), load_external_data=False))
+    except DecodeError:
+        return "?"
+
+
+def _plan_status(target: Target) -> str:
+    if target.skipped:
+        return f"skipped: {target.skipped}"
+    return f"missing: {target.missing}" if target.missing else "ready"
 
 
 def _plain(value: Any) -> Any:

@@ -17,18 +17,19 @@ TARGET_COLUMNS = (
     "key", "label", "role", "backend", "precision", "device", "threads", "batch_size", "status",
     "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "n", "throughput", "h2d_p50_ms",
     "d2h_p50_ms", "top1", "top5", "top1_agreement", "max_abs_diff", "artifact_bytes",
-    "peak_rss_mb", "macs", "params", "se_fraction", "error",
+    "peak_rss_mb", "macs", "params", "se_fraction", "se_us", "profile_total_us", "eval_set",
+    "eval_images", "note", "error",
 )  # fmt: skip
 PAIR_COLUMNS = (
     "pair", "backend", "precision", "device", "threads", "batch_size", "ratio", "low", "high",
-    "rounds", "macs_ratio", "params_ratio", "top1_delta", "status", "error",
+    "rounds", "macs_ratio", "params_ratio", "top1_delta", "status", "note", "error",
 )  # fmt: skip
 TABLE_COLUMNS = [
     ("label", "model"), ("backend", "backend"), ("precision", "prec"), ("threads", "thr"),
     ("batch_size", "batch"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
     ("throughput", "img/s"), ("top1", "top-1"), ("top1_agreement", "agree"),
     ("max_abs_diff", "max|diff|"), ("size_mb", "size MB"), ("peak_rss_mb", "peak MB"),
-    ("status_text", "status"),
+    ("se_percent", "SE time %"), ("status_text", "status"),
 ]  # fmt: skip
 PAIR_TABLE_COLUMNS = [
     ("pair", "pair"), ("backend", "backend"), ("precision", "prec"), ("threads", "thr"),
@@ -44,13 +45,17 @@ def target_rows(results: BenchResults) -> list[dict[str, Any]]:
     for target in results.targets:
         accuracy = target.get("accuracy") or {}
         memory = target.get("memory") or {}
+        profile = target.get("profile") or {}
         common = {
             **{k: target.get(k) for k in ("key", "label", "role", "backend", "precision",
                                           "device", "threads", "status", "artifact_bytes",
                                           "macs", "params")},
             **{k: accuracy.get(k) for k in ("top1", "top5", "top1_agreement", "max_abs_diff")},
+            "eval_set": accuracy.get("dataset"), "eval_images": accuracy.get("count"),
             "peak_rss_mb": memory.get("peak_rss_mb"),
-            "se_fraction": (target.get("profile") or {}).get("se_fraction"),
+            "se_fraction": profile.get("se_fraction"), "se_us": profile.get("se_us"),
+            "profile_total_us": profile.get("total_us"),
+            "note": target.get("skipped") or target.get("note"),
             "error": "; ".join(target.get("errors", [])) or None,
         }  # fmt: skip
         for entry in target.get("latency") or [{}]:
@@ -70,6 +75,7 @@ def pair_rows(results: BenchResults) -> list[dict[str, Any]]:
                                            "macs_ratio", "params_ratio", "top1_delta",
                                            "status")}  # fmt: skip
         common["error"] = "; ".join(pair.get("errors", [])) or None
+        common["note"] = pair.get("skipped")
         for entry in pair.get("ratios") or [{}]:
             rows.append({**common, **{k: entry.get(k) for k in (
                 "batch_size", "ratio", "low", "high", "rounds")}})  # fmt: skip
@@ -79,7 +85,8 @@ def pair_rows(results: BenchResults) -> list[dict[str, Any]]:
 def table_rows(results: BenchResults) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows for the terminal: targets, then pairs, each with a status text."""
     targets = [{**row, "status_text": _status(row),
-                "size_mb": row["artifact_bytes"] / 1e6 if row.get("artifact_bytes") else None}
+                "size_mb": row["artifact_bytes"] / 1e6 if row.get("artifact_bytes") else None,
+                "se_percent": None if row["se_fraction"] is None else 100 * row["se_fraction"]}
                for row in target_rows(results)]  # fmt: skip
     pairs = [{**row, "status_text": _status(row), "ratio_text": _ratio_text(row)}
              for row in pair_rows(results)]  # fmt: skip
@@ -251,13 +258,15 @@ def _cell(value: Any) -> str:
 
 
 def _status(row: dict[str, Any]) -> str:
-    """'ok', or 'failed: ' and the first reason, cut to fit a table cell (results.json has all)."""
-    if row.get("status") == "ok":
-        return "ok"
-    first = (row.get("error") or "unknown").split("; ")[0]
-    return "failed: " + (
-        first if len(first) <= _STATUS_CHARS else first[: _STATUS_CHARS - 3] + "..."
-    )
+    """'ok' (with its note), 'skipped: why' or 'failed: ' and the first reason, cut to fit a
+    table cell (results.json has all)."""
+    status = row.get("status") or "failed"
+    reason = row.get("error") if status == "failed" else row.get("note")
+    if not reason:
+        return status if status != "failed" else "failed: unknown"
+    first = reason.split("; ")[0]
+    cut = first if len(first) <= _STATUS_CHARS else first[: _STATUS_CHARS - 3] + "..."
+    return f"{status}: {cut}" if status != "ok" else f"ok ({cut})"
 
 
 def _ratio_text(row: dict[str, Any]) -> str | None:

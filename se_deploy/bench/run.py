@@ -13,7 +13,7 @@ import contextlib
 import platform
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,8 @@ class TargetRow:
 
     @property
     def status(self) -> str:
+        if self.target.skipped:
+            return "skipped"
         return "failed" if self.errors else "ok"
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,13 +90,13 @@ class BenchResults:
         return {"schema": 1, "run": self.run, "targets": self.targets, "pairs": self.pairs}
 
 
-def validate_backends(plan: Plan, config: BenchConfig) -> None:
-    """Refuse a plan whose every backend is unavailable here, in one line naming each reason."""
+def validate_backends(backends: Sequence[str], device: Device | None = None) -> None:
+    """Refuse a run whose every backend is unavailable here, in one line naming each reason
+    (checked before any artifact is made or loaded)."""
     reasons = {}
-    for backend in dict.fromkeys(t.backend for g in plan.groups for t in g.targets):
-        cls = runner_class(backend)
-        options = RunnerOptions(device=config.device) if config.device else None
-        reasons[backend] = cls.unavailable_reason(options)
+    for backend in dict.fromkeys(backends):
+        options = RunnerOptions(device=device) if device else None
+        reasons[backend] = runner_class(backend).unavailable_reason(options)
     if reasons and all(reasons.values()):
         raise BackendUnavailableError("; ".join(f"{b}: {r}" for b, r in reasons.items()))
 
@@ -163,8 +165,8 @@ class _Session:
         self.progress = progress
         self.se_finder = se_finder
         self.memory = MemoryMonitor()
-        self._datasets: dict[tuple[int, int], Any] = {}
-        self._references: dict[tuple[str, int, int], tuple[np.ndarray, str]] = {}
+        self._datasets: dict[tuple[str, int, int], Any] = {}
+        self._references: dict[tuple[str, str, int, int], tuple[np.ndarray, str]] = {}
 
     def run_group(self, group: Group, threads: int) -> tuple[list[TargetRow], dict | None]:
         rows = [self._row(t, threads) for t in group.targets]
@@ -174,10 +176,10 @@ class _Session:
             for batch in self.config.batch_sizes:
                 prepared = [self._time(row, runner, batch) if runner else None
                             for row, runner in zip(rows, runners, strict=True)]  # fmt: skip
-                if pair is not None:
+                if pair is not None and not any(row.target.skipped for row in rows):
                     self._interleave(pair, prepared, batch)
             for row, runner in zip(rows, runners, strict=True):
-                if runner is not None and self.config.dataset:
+                if runner is not None and self.config.accuracy:
                     self._accuracy(row, runner)
         if self.config.profile:
             for row in rows:
@@ -187,11 +189,17 @@ class _Session:
         return rows, pair
 
     def _row(self, target: Target, threads: int) -> TargetRow:
+        """A row for `target`; failed from the start when its backend cannot run here (the
+        primary reason) or its artifact is missing."""
         cls = runner_class(target.backend)
-        device = (self.config.device or cls.devices[0]).value
-        row = TargetRow(target, threads, device)
-        if target.missing:
-            row.errors.append(target.missing)
+        device = self.config.device or cls.devices[0]
+        row = TargetRow(target, threads, device.value)
+        if target.skipped:
+            return row
+        unavailable = cls.unavailable_reason(RunnerOptions(device=device))
+        if unavailable or target.missing:
+            row.errors.append(f"{target.backend}: {unavailable}" if unavailable
+                              else str(target.missing))  # fmt: skip
         return row
 
     def _options(self, row: TargetRow, **overrides: Any) -> RunnerOptions:
@@ -214,7 +222,7 @@ class _Session:
 
     def _open(self, row: TargetRow, stack: contextlib.ExitStack) -> Runner | None:
         """Load inside a memory phase that ends after one inference at the largest batch."""
-        if row.errors:
+        if row.errors or row.target.skipped:
             return None
         self.progress(f"load {row.target.key} (threads {row.threads})")
         runner: Runner | None = None
@@ -287,47 +295,57 @@ class _Session:
         pair["ratios"].append(entry)
 
     def _accuracy(self, row: TargetRow, runner: Runner) -> None:
-        if row.target.backend == "torch" and row.target.weights is None:
-            row.figures["notes"] = ["no trained weights (random init): accuracy skipped"]
+        """Top-1/top-5 and agreement with PyTorch FP32, for targets made from trained weights,
+        on --dataset or else the set those weights were trained on."""
+        target = row.target
+        dataset = self.config.dataset or target.dataset
+        if target.weights is None or dataset is None:
+            row.figures["note"] = target.note or "the weights record no dataset; pass --dataset"
             return
-        self.progress(f"accuracy {row.target.key}")
+        self.progress(f"accuracy {target.key}")
         with _step(row, "accuracy"):
-            data = self._dataset(runner.inputs[0])
-            reference, name = self._reference(row, runner)
-            result = evaluate_runner(runner, self._batches(data), reference, name)
-            row.figures["accuracy"] = result.to_dict()
+            data = self._dataset(dataset, runner.inputs[0])
+            reference, name = self._reference(row, runner, dataset)
+            batches = self._batches(data, runner.inputs[0])
+            result = evaluate_runner(runner, batches, reference, name)
+            row.figures["accuracy"] = {"dataset": dataset, **result.to_dict()}
 
-    def _dataset(self, spec: TensorSpec) -> Any:
+    def _dataset(self, dataset: str, spec: TensorSpec) -> Any:
         from se_deploy.data import load_dataset
 
         channels, size = spec.shape[1], spec.shape[2] or self.config.input_size
-        key = (int(size or 0), int(channels or 0))
+        key = (dataset, int(size or 0), int(channels or 0))
         if key not in self._datasets:
-            self._datasets[key] = load_dataset(self.config.dataset, self.config.split, size,
+            self._datasets[key] = load_dataset(dataset, self.config.split, size,
                                                self.config.data_dir, channels)  # fmt: skip
         return self._datasets[key]
 
-    def _batches(self, data: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        return data.batches(self.config.eval_batch_size, limit=self.config.eval_limit)
+    def _batches(self, data: Any, spec: TensorSpec) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Eval batches of the artifact's static batch size, else of eval_batch_size."""
+        size = spec.shape[0] or self.config.eval_batch_size
+        return data.batches(size, limit=self.config.eval_limit)
 
-    def _reference(self, row: TargetRow, runner: Runner) -> tuple[np.ndarray | None, str | None]:
-        """PyTorch FP32 logits of the target's trained weights, computed once per model/input."""
+    def _reference(
+        self, row: TargetRow, runner: Runner, dataset: str
+    ) -> tuple[np.ndarray | None, str | None]:
+        """PyTorch FP32 logits of the target's trained weights, computed once per weights/input."""
         target = row.target
-        if target.model is None or target.weights is None:
+        if target.weights is None:
             return None, None
         spec = runner.inputs[0]
-        key = (target.model, int(spec.shape[2] or 0), int(spec.shape[1] or 0))
+        key = (str(target.weights), dataset, int(spec.shape[2] or 0), int(spec.shape[1] or 0))
         if key not in self._references:
             from se_deploy.backends.torch import TorchModel, TorchRunner
 
-            model = TorchModel(target.model, target.weights, input_size=spec.shape[2])
+            model = TorchModel(target.model or "", target.weights, input_size=spec.shape[2])
+            batches = self._batches(self._dataset(dataset, spec), spec)
             with TorchRunner().load(model, RunnerOptions(threads=row.threads)) as reference:
-                logits, _ = collect_logits(reference, self._batches(self._dataset(spec)))
+                logits, _ = collect_logits(reference, batches)
             self._references[key] = (logits, f"torch fp32 {target.weights}")
         return self._references[key]
 
     def _profile(self, row: TargetRow) -> None:
-        if row.errors or row.target.backend == "torch":
+        if row.errors or row.target.skipped or row.target.backend == "torch":
             return
         import onnx
 
@@ -404,7 +422,10 @@ def _finish_pair(pair: dict[str, Any], rows: list[TargetRow]) -> None:
         pair["top1_delta"] = se_acc["top1"] - base_acc["top1"]
     failed_sides = [f"{row.target.key} failed: {row.errors[0]}" for row in rows if row.errors]
     pair["errors"] = failed_sides + pair["errors"]
-    pair["status"] = "failed" if pair["errors"] else "ok"
+    skipped = [row.target.skipped for row in rows if row.target.skipped]
+    if skipped:
+        pair["skipped"] = "; ".join(skipped)
+    pair["status"] = "failed" if pair["errors"] else "skipped" if skipped else "ok"
 
 
 def _cpu_model() -> str:
