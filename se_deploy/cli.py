@@ -249,7 +249,14 @@ def export_command(
         None, "--model", "-m", help="Registered model; default: the one --weights names."
     ),
     weights: str = typer.Option(
-        None, help="Checkpoint (.pt/.safetensors); default: random init (latency work only)."
+        None,
+        help="Trained checkpoint (.pt/.safetensors); its model, config and preprocessing are "
+        "used. Default: random init at ImageNet shape (seeded, BN statistics settled), for "
+        "latency work.",
+    ),
+    zoo: bool = typer.Option(
+        False, "--zoo", help="Use the committed trained checkpoint of --model "
+        "(models/fashion-mnist/<model>.pt) as --weights.",
     ),
     input_size: int = typer.Option(
         None, help="Input side in pixels; default: the checkpoint's, else 224."
@@ -272,7 +279,12 @@ def export_command(
     seed: int = typer.Option(0, help="Seed for random init and random verification inputs."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
-    """Export to ONNX with SE blocks canonicalized, simplified and verified against PyTorch."""
+    """Export to ONNX with SE blocks canonicalized, simplified and verified against PyTorch.
+
+    Default: random init at 224x224, 1000 classes (the latency shape).
+
+    Trained weights (--zoo or --weights) bring their own input size, classes and channels.
+    """
     from pathlib import Path
 
     from se_deploy.console import print_json
@@ -280,7 +292,7 @@ def export_command(
     from se_deploy.export.summary import print_export_summary, step_display
 
     config = ExportConfig(
-        model=model, weights=Path(weights) if weights else None, input_size=input_size,
+        model=model, weights=Path(weights) if weights else None, zoo=zoo, input_size=input_size,
         batch=batch, dynamic_batch=dynamic_batch, opset=opset, out=Path(out), width=width,
         num_classes=num_classes, in_chans=in_chans, small_input=small_input, dataset=dataset,
         data_dir=Path(data_dir) if data_dir else None, verify_samples=verify_samples, seed=seed,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +11,13 @@ import onnx
 import pytest
 import torch
 from onnx import numpy_helper
-from torch import nn
 
 from se_deploy.artifacts import sha256_file
 from se_deploy.errors import SeDeployError, VerificationError
 from se_deploy.export import ExportConfig, export_model, find_se_blocks
 from se_deploy.export import pipeline as export_pipeline
 from se_deploy.export.passes import fold_batchnorm
+from se_deploy.export.verify import require_parity, verify_against_torch
 from se_deploy.models import (
     Gate,
     SEConfig,
@@ -30,48 +29,11 @@ from se_deploy.models import (
 )
 from tests.conftest import TINY, TINY_SIZE
 from tests.export_graphs import assert_same_outputs, ops, run_unoptimized
+from tests.export_support import save_checkpoint, tiny_config, trained_like
 
 NOT_IN_SE = {"Reshape", "Flatten", "Unsqueeze", "Squeeze", "Gemm", "MatMul", "Identity"}
 CANONICAL_SE = [{"GlobalAveragePool", "GlobalMaxPool"}, {"Conv"}, {"Relu"}, {"Conv"},
                 {"Sigmoid", "HardSigmoid", "Tanh", "Relu"}, {"Mul"}]  # fmt: skip
-
-
-def trained_like(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Give random-init weights a trained model's spread (BN statistics, biases, head scale),
-    so logits are of order 1 and parity figures mean something."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.normal_(0, 0.2, generator=generator)
-                module.running_var.uniform_(0.5, 2.0, generator=generator)
-                module.weight.uniform_(0.5, 1.5, generator=generator)
-                module.bias.normal_(0, 0.2, generator=generator)
-            elif isinstance(module, nn.Conv2d | nn.Linear) and module.bias is not None:
-                module.bias.normal_(0, 0.2, generator=generator)
-            if isinstance(module, nn.Linear):
-                module.weight.normal_(0, 1 / math.sqrt(module.in_features), generator=generator)
-    return model
-
-
-def save_checkpoint(path: Path, name: str, se: SEConfig | None = None) -> Path:
-    """A checkpoint as `se-deploy train` writes it: weights plus model name, config, preprocess."""
-    config = TINY if se is None else TINY.__class__(**{**TINY.__dict__, "se": se})
-    model = trained_like(create_model(name, config))
-    torch.save({
-        "state_dict": model.state_dict(),
-        "model": name,
-        "model_config": json.loads(json.dumps(config.to_dict())),  # enums as plain strings
-        "preprocess": {"input_size": TINY_SIZE, "channels": 3, "mean": [0.5] * 3,
-                       "std": [0.5] * 3, "resize": "bilinear"},
-    }, path)  # fmt: skip
-    return path
-
-
-def tiny_config(name: str, out: Path, **options) -> ExportConfig:
-    tiny = {"width": TINY.width, "num_classes": TINY.num_classes, "small_input": True,
-            "input_size": TINY_SIZE, "verify_samples": 4}  # fmt: skip
-    return ExportConfig(model=name, out=out, **{**tiny, **options})
 
 
 def _ops_of(model: onnx.ModelProto, names: tuple[str, ...]) -> list[str]:
@@ -100,7 +62,7 @@ def test_every_registered_model_exports_canonical_and_verified(name: str, tmp_pa
     assert {"BatchNormalization", "Identity"}.isdisjoint(ops(model))
     onnx.checker.check_model(model, full_check=True)
     (parity,) = manifest["verification"]["results"]
-    assert parity["output_range"] > 0.5  # trained-like logits: the diff below is meaningful
+    assert parity["output_range"] > 0.1  # non-trivial logits: the diff below is meaningful
     assert parity["max_abs_diff"] <= 1e-4
     assert parity["top1_agreement"] == 1.0
     assert manifest["outputs"][0]["sha256"] == sha256_file(result.onnx_path)
@@ -178,7 +140,7 @@ def test_a_parity_failure_writes_nothing_and_shows_the_figures(tmp_path, monkeyp
     monkeypatch.setattr(export_pipeline, "run_passes", corrupting_passes)
 
     with pytest.raises(VerificationError, match=r"random inputs \(4\): max abs diff 9 > 0.0001"
-                       r", min cosine .* top-1 agreement 0.0000 < 1.0"):
+                       r", min cosine .* top-1 agreement 0\.\d{4} < 1.0"):
         export_model(tiny_config("se_mobilenet", tmp_path))
     assert not any(tmp_path.rglob("*.onnx"))
 
@@ -226,10 +188,53 @@ def test_cli_export_is_byte_identical_across_processes(cli, tmp_path: Path) -> N
     assert printed["manifest"]["se_blocks"]["found"] == 9
 
 
-def test_cli_bad_options_exit_2_with_one_line(cli) -> None:
-    done = cli("export", "--model", "se_mobilenet", "--batch", "2", "--dynamic-batch")
+def test_random_init_export_has_non_trivial_logits_and_parity(tmp_path: Path) -> None:
+    result = export_model(tiny_config("se_mobilenet", tmp_path, dynamic_batch=True))
+    (parity,) = result.manifest["verification"]["results"]
+    images = np.random.default_rng(7).standard_normal((8, 3, TINY_SIZE, TINY_SIZE), np.float32)
 
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        "se-deploy: error: bad export options: both --batch and --dynamic-batch (choose one)"
-    ]
+    logits = run_unoptimized(onnx.load(result.onnx_path), {"input": images})[0]
+
+    assert logits.std() > 1e-2  # unsettled BN statistics gave ~1e-19 here
+    assert len(set(logits.argmax(1).tolist())) > 1
+    assert parity["output_range"] > 0.1
+    assert 0 < parity["max_abs_diff"] <= 1e-4
+    assert result.manifest["weights"] == {
+        "init": "random", "seed": 0,
+        "batchnorm": f"settled on 2 batches of 2 standard-normal {TINY_SIZE}x{TINY_SIZE} images",
+    }  # fmt: skip
+
+
+def test_parity_check_fails_on_a_perturbed_onnx_weight(tmp_path: Path) -> None:
+    config = tiny_config("se_mobilenet", tmp_path)
+    model = onnx.load(export_model(config).onnx_path)
+    source = export_pipeline.load_source_model(config)  # the same seeded, settled model
+    inputs = export_pipeline.verification_inputs(config, source)
+    assert all(p.passed for p in verify_against_torch(model.SerializeToString(), source.module,
+                                                      inputs))  # fmt: skip
+
+    convs = [node for node in model.graph.node if node.op_type == "Conv"]
+    weight = next(i for i in model.graph.initializer if i.name == convs[len(convs) // 2].input[1])
+    weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) * 1.01, weight.name))
+    (parity,) = verify_against_torch(model.SerializeToString(), source.module, inputs)
+
+    assert not parity.passed
+    assert parity.max_abs_diff > parity.abs_limit
+    with pytest.raises(VerificationError, match=r"random inputs \(4\): max abs diff"):
+        require_parity([parity], "se_mobilenet")
+
+
+def test_a_failed_write_leaves_the_previous_export_untouched(tmp_path, monkeypatch) -> None:
+    first = export_model(tiny_config("mobilenet", tmp_path))
+    before = first.onnx_path.read_bytes(), first.manifest_path.read_bytes()
+
+    def disk_full(path: Path, payload) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export_pipeline, "atomic_write_json", disk_full)
+    with pytest.raises(SeDeployError, match=r"cannot write '.*mobilenet/fp32' \(No space left"):
+        export_model(tiny_config("mobilenet", tmp_path, seed=1))
+
+    assert (first.onnx_path.read_bytes(), first.manifest_path.read_bytes()) == before
+    written = sorted(path.name for path in first.onnx_path.parent.iterdir())
+    assert written == ["manifest.json", "model.onnx"]

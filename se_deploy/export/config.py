@@ -20,7 +20,8 @@ class ExportConfig:
     """What to export and how. None means: take it from the checkpoint, else the default."""
 
     model: str | None = None  # None: the model named in the --weights checkpoint
-    weights: Path | None = None  # None: random init (seeded), for latency work only
+    weights: Path | None = None  # None: random init (seeded, BN settled), for latency work
+    zoo: bool = False  # weights = the committed trained checkpoint of `model`
     input_size: int | None = None  # None: the checkpoint's preprocessing size, else 224
     batch: int | None = None  # None: 1, or dynamic with dynamic_batch
     dynamic_batch: bool = False
@@ -39,6 +40,8 @@ class ExportConfig:
         problems = []
         if self.model is None and self.weights is None:
             problems.append("no model (pass --model NAME, or --weights of a trained checkpoint)")
+        if self.zoo and self.weights is not None:
+            problems.append("both --zoo and --weights (choose one)")
         if self.batch is not None and self.dynamic_batch:
             problems.append("both --batch and --dynamic-batch (choose one)")
         if self.batch is not None and self.batch < 1:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,13 +19,12 @@ from typing import Any
 
 import numpy as np
 import onnx
-import torch
 from torch import nn
 
 from se_deploy.artifacts import (
-    atomic_write_bytes,
+    atomic_path,
     atomic_write_json,
-    file_record,
+    sha256_bytes,
     sha256_file,
     tool_versions,
 )
@@ -41,7 +41,15 @@ from se_deploy.export.verify import (
     split_batches,
     verify_against_torch,
 )
-from se_deploy.models import ModelConfig, ModelSpec, create_model, default_config, get_spec
+from se_deploy.models import (
+    ModelConfig,
+    ModelSpec,
+    create_random_model,
+    default_config,
+    get_spec,
+)
+from se_deploy.models.checkpoint import load_checkpoint_model, read_checkpoint_meta
+from se_deploy.models.random_init import SETTLE_BATCH_SIZE, SETTLE_BATCHES
 
 StepCallback = Callable[[str], None]
 _MAX_LISTED_MISSES = 3
@@ -73,6 +81,7 @@ class ExportResult:
 def export_model(config: ExportConfig, on_step: StepCallback | None = None) -> ExportResult:
     """Export, rewrite, check and verify one model; write its artifacts; fail loudly otherwise."""
     clock = _StepClock(on_step)
+    require_writable_root(config.out)
     with clock("build model"):
         source = load_source_model(config)
     with clock("export to ONNX"):
@@ -91,8 +100,6 @@ def export_model(config: ExportConfig, on_step: StepCallback | None = None) -> E
         require_parity(parity, source.spec.name)
     run_dir = config.out / source.spec.name / PRECISION
     onnx_path, manifest_path = run_dir / "model.onnx", run_dir / "manifest.json"
-    with clock("write ONNX"):
-        atomic_write_bytes(onnx_path, model_bytes)
     manifest = {
         "command": "export",
         "model": _model_record(source),
@@ -110,44 +117,84 @@ def export_model(config: ExportConfig, on_step: StepCallback | None = None) -> E
                       "blocks": [block.to_dict() for block in blocks]},
         "verification": {"tolerance": FP32.to_dict(), "results": [p.to_dict() for p in parity]},
         "seconds": clock.seconds,
-        "outputs": [file_record(onnx_path, run_dir)],
+        "outputs": [{"path": onnx_path.name, "bytes": len(model_bytes),
+                     "sha256": sha256_bytes(model_bytes)}],
     }  # fmt: skip
-    atomic_write_json(manifest_path, manifest)
+    with clock("write files"):
+        write_artifacts(onnx_path, model_bytes, manifest_path, manifest)
     return ExportResult(onnx_path, manifest_path, manifest)
 
 
 def load_source_model(config: ExportConfig) -> SourceModel:
-    """Build the registered model: from a checkpoint (its config, then explicit overrides) or
-    randomly initialized from `config.seed` without touching the global torch RNG."""
-    meta = _checkpoint_meta(config.weights)
+    """Build the registered model: from a checkpoint (its config and preprocessing, then explicit
+    overrides) or from a seeded random init with settled BatchNorm statistics."""
+    weights_path = _weights_path(config)
+    meta = _checkpoint_meta(weights_path)
     name = config.model or meta.get("model")
     if name is None:
-        raise SeDeployError(f"weights '{config.weights}' do not say which model they belong to; "
+        raise SeDeployError(f"weights '{weights_path}' do not say which model they belong to; "
                             "pass --model")  # fmt: skip
     spec = get_spec(name)
+    if meta.get("model", name) != name:
+        raise SeDeployError(f"weights '{weights_path}' were trained for '{meta['model']}', not "
+                            f"'{name}'; pass --model {meta['model']} or other weights")  # fmt: skip
     base = ModelConfig.from_dict(meta["model_config"]) if "model_config" in meta else None
     model_config = dataclasses.replace(base or default_config(name), **config.model_overrides())
     preprocess = meta.get("preprocess")
-    if config.weights is not None:
-        from se_deploy.models.checkpoint import load_checkpoint_model
-
-        module, _ = load_checkpoint_model(config.weights, name, model_config)
-        weights = {"path": str(config.weights), "sha256": sha256_file(config.weights)}
-    else:
-        with torch.random.fork_rng():
-            torch.manual_seed(config.seed)
-            module = create_model(name, model_config)
-        weights = {"init": "random", "seed": config.seed}
     input_size = config.input_size or (preprocess or {}).get("input_size", DEFAULT_INPUT_SIZE)
+    if preprocess is not None:
+        preprocess = {**preprocess, "input_size": input_size}  # what the exported graph takes
+    if weights_path is not None:
+        module, _ = load_checkpoint_model(weights_path, name, model_config)
+        weights = {"path": str(weights_path), "sha256": sha256_file(weights_path)}
+    else:
+        module = create_random_model(name, model_config, input_size, config.seed)
+        weights = {"init": "random", "seed": config.seed,
+                   "batchnorm": f"settled on {SETTLE_BATCHES} batches of {SETTLE_BATCH_SIZE} "
+                                f"standard-normal {input_size}x{input_size} images"}  # fmt: skip
     return SourceModel(spec, module.eval(), model_config, weights, preprocess, input_size)
 
 
-def _checkpoint_meta(weights: Path | None) -> dict[str, Any]:
-    if weights is None:
-        return {}
-    from se_deploy.models.checkpoint import read_checkpoint_meta
+def _weights_path(config: ExportConfig) -> Path | None:
+    """--weights, else the committed zoo checkpoint with --zoo, else None (random init)."""
+    if config.zoo:
+        from se_deploy.zoo import zoo_checkpoint
 
-    return read_checkpoint_meta(weights)
+        return zoo_checkpoint(config.model)
+    return config.weights
+
+
+def _checkpoint_meta(weights: Path | None) -> dict[str, Any]:
+    return {} if weights is None else read_checkpoint_meta(weights)
+
+
+def require_writable_root(root: Path) -> None:
+    """Fail before any work when the output root cannot take files; create nothing."""
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SeDeployError(f"--out '{root}': '{existing}' is a file, not a directory; pass a "
+                            "directory to --out")  # fmt: skip
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise SeDeployError(f"--out '{root}' is not writable ({exc.strerror} in '{existing}'); "
+                            "pass a writable directory to --out") from None  # fmt: skip
+
+
+def write_artifacts(
+    onnx_path: Path, model_bytes: bytes, manifest_path: Path, manifest: dict[str, Any]
+) -> None:
+    """Both files or neither: the ONNX is renamed into place only once its manifest is."""
+    try:
+        with atomic_path(onnx_path) as onnx_tmp:
+            onnx_tmp.write_bytes(model_bytes)
+            atomic_write_json(manifest_path, manifest)
+    except OSError as exc:
+        raise SeDeployError(f"cannot write '{onnx_path.parent}' ({exc.strerror}); pass a "
+                            "writable directory to --out") from None  # fmt: skip
 
 
 def require_se_blocks(model: onnx.ModelProto, spec: ModelSpec) -> list[SEBlock]:

@@ -26,7 +26,8 @@ def print_export_summary(result: ExportResult) -> None:
     weights = manifest["weights"]
     fields = {
         "model": manifest["model"]["name"],
-        "weights": weights.get("path") or f"random init (seed {weights.get('seed')})",
+        "weights": weights.get("path")
+        or f"random init (seed {weights.get('seed')}, BN statistics settled)",
         "input": "x".join(str(d) for d in manifest["export"]["input_shape"]),
         "exporter / opset": f"{manifest['export']['exporter']} / {manifest['export']['opset']}",
         "nodes exported -> final": f"{graph['nodes_exported']} -> {graph['nodes']}",
@@ -35,7 +36,8 @@ def print_export_summary(result: ExportResult) -> None:
     for parity in manifest["verification"]["results"]:
         fields[f"vs PyTorch, {parity['samples']} {parity['source']} inputs"] = (
             f"max abs {parity['max_abs_diff']:.3g} (limit {parity['abs_limit']:.3g}), "
-            f"cosine {parity['min_cosine']:.6f}, top-1 agree {parity['top1_agreement']:.3f}"
+            f"cosine {parity['min_cosine']:.6f}, top-1 agree {parity['top1_agreement']:.3f}, "
+            f"output range {parity['output_range']:.3g}"
         )
     fields["size / sha256"] = f"{output['bytes'] / 1e6:.2f} MB / {output['sha256'][:16]}"
     fields["seconds"] = f"{sum(manifest['seconds'].values()):.2f}"

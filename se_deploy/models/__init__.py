@@ -1,5 +1,6 @@
 """The SE model zoo: builders, the SE block, the registry and weight loading."""
 
+from se_deploy.models.random_init import create_random_model, settle_batchnorm
 from se_deploy.models.registry import (
     ModelConfig,
     ModelSpec,
@@ -21,8 +22,10 @@ __all__ = [
     "SqueezeExcite",
     "count_se_blocks",
     "create_model",
+    "create_random_model",
     "default_config",
     "get_spec",
     "list_models",
     "se_pairs",
+    "settle_batchnorm",
 ]
