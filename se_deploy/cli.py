@@ -378,6 +378,10 @@ def fold_command(
     max_drop: float = typer.Option(
         0.3, help="auto: top-1 points the selection set may lose (0 folds nothing)."
     ),
+    gate_value: str = typer.Option(
+        "lsq", help="Constant a folded gate becomes: lsq (least squares: the energy-weighted "
+        "gate mean) or mean."
+    ),
     data: str = typer.Option(None, help="Images: fashion-mnist, synthetic or an ImageFolder dir."),
     data_dir: str = typer.Option(None, help="Directory of the Fashion-MNIST IDX .gz files."),
     calib_size: int = typer.Option(1000, help="Train images for the gate statistics."),
@@ -395,8 +399,9 @@ def fold_command(
     from se_deploy.quantize.source import resolve_source
 
     config = FoldConfig.from_fold_se(
-        fold_se, data=data, max_drop=max_drop, calib_size=calib_size, select_size=select_size,
-        check_size=check_size, seed=seed, data_dir=Path(data_dir) if data_dir else None,
+        fold_se, data=data, max_drop=max_drop, value=gate_value, calib_size=calib_size,
+        select_size=select_size, check_size=check_size, seed=seed,
+        data_dir=Path(data_dir) if data_dir else None,
     )  # fmt: skip
     source = resolve_source(input_path, model, "fp32")
     with step_display(source) as on_step:

@@ -42,7 +42,8 @@ def test_auto_fold_writes_the_artifact_and_records_every_decision(export_root, t
     assert len(blocks) == 13 and [b["block"] for b in blocks][:2] == ["/blocks/blocks.0/se",
                                                                       "/blocks/blocks.1/se"]
     visited = sorted(blocks, key=lambda b: b["visited"])
-    assert [b["spread"] for b in visited] == sorted(b["spread"] for b in blocks)
+    assert [b["error"] for b in visited] == sorted(b["error"] for b in blocks)
+    assert all(b["error"] == pytest.approx(b["output_error_lsq"], abs=1e-6) for b in blocks)
     for block in blocks:
         assert block["site"] in ("consumer", "producer") and block["top1"] is not None
         assert (block["drop_pt"] <= 2.0) == block["folded"]

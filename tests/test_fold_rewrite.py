@@ -75,6 +75,9 @@ def test_constant_gates_fold_exactly_on_every_se_model(name: str, exports) -> No
     blocks = find_se_blocks(model)
     stats = collect_gate_stats(model, blocks, _images())
     assert max(item.spread for item in stats) < 1e-6  # the gates really are constant
+    for item in stats:
+        np.testing.assert_allclose(item.lsq, item.mean, rtol=1e-6)
+        assert item.output_error("mean") < 1e-3
     folded = fold_se_blocks(model, {item.block: item.mean for item in stats})
     onnx.checker.check_model(folded, full_check=True)
     assert find_se_blocks(folded) == []
@@ -168,17 +171,40 @@ def test_gate_stats_are_per_channel_figures_over_all_images(exports) -> None:
     assert first.spread == pytest.approx(float(np.std(gates, axis=0).mean()), rel=1e-3, abs=1e-7)
 
 
+def test_lsq_constant_is_the_energy_weighted_gate_mean(exports) -> None:
+    model = exports["se_mobilenet"]
+    block = find_se_blocks(model)[3]
+    images = _images(4)
+    (stats,) = collect_gate_stats(model, [block], images)
+    exposed = _exposed(model, block.scale)
+    outputs = [run_unoptimized(exposed, {"input": image}) for image in images]
+    gates = np.stack([out[1].reshape(-1) for out in outputs]).astype(np.float64)
+    energy = np.stack([out[2].reshape(-1) for out in outputs]).astype(np.float64)
+    expected = (energy * gates).sum(0) / energy.sum(0)
+    np.testing.assert_allclose(stats.lsq, expected, rtol=1e-4)
+    assert (stats.lsq >= stats.min).all() and (stats.lsq <= stats.max).all()
+    assert np.abs(stats.lsq - stats.mean).max() > 1e-4  # a different constant than the mean
+    np.testing.assert_array_equal(stats.constant("lsq"), stats.lsq)
+    np.testing.assert_array_equal(stats.constant("mean"), stats.mean)
+    # least squares is the optimal constant for the block output's L2 change
+    assert 0 < stats.output_error("lsq") < stats.output_error("mean") < 1
+
+
 def _exposed(model: onnx.ModelProto, tensor: str) -> onnx.ModelProto:
     from se_deploy.fold.gate_stats import with_gate_outputs
 
     (block,) = [b for b in find_se_blocks(model) if b.scale == tensor]
-    return with_gate_outputs(model, [block])
+    return with_gate_outputs(model, [block])[0]
 
 
-def _stats(spreads: list[float]) -> list[GateStats]:
+def _stats(errors: list[float]) -> list[GateStats]:
+    """Blocks whose gate is 0.5 on average, with E[e] = 1 and E[e g^2] chosen so the relative
+    output error of folding the mean is `error`."""
     one = np.ones(4)
-    return [GateStats(f"b{i}", "sigmoid", 10, one * 0.5, one * spread, one * 0.1, one * 0.9)
-            for i, spread in enumerate(spreads)]  # fmt: skip
+    return [GateStats(f"b{i}", "sigmoid", 10, one * 0.5, one * 0.1, one * 0.1, one * 0.9,
+                      energy=one, energy_gate=one * 0.5,
+                      energy_gate_sq=one * 0.25 / (1 - error**2))
+            for i, error in enumerate(errors)]  # fmt: skip
 
 
 def test_greedy_selection_respects_the_budget_and_records_each_decision() -> None:
@@ -192,9 +218,10 @@ def test_greedy_selection_respects_the_budget_and_records_each_decision() -> Non
         calls.append(tuple(names))
         return 0.9 - sum(cost[name] for name in names)
 
-    baseline, decisions = select_greedy(stats, targets, top1_of, max_drop=0.3)
+    baseline, decisions = select_greedy(stats, targets, top1_of, 0.3, "mean")
+    assert [round(d.error, 6) for d in decisions] == [0.01, 0.05, 0.2, 0.3]
     assert baseline == 0.9
-    assert [d.block for d in decisions] == ["b1", "b3", "b2", "b0"]  # lowest spread first
+    assert [d.block for d in decisions] == ["b1", "b3", "b2", "b0"]  # least output error first
     assert [d.folded for d in decisions] == [True, False, True, False]
     assert decisions[1].reason == "its input comes from Clip" and decisions[1].top1 is None
     assert decisions[2].drop_pt == pytest.approx(0.25)
@@ -207,7 +234,8 @@ def test_a_zero_budget_folds_nothing_and_evaluates_only_the_baseline() -> None:
     stats = _stats([0.0, 0.1])
     targets = {item.block: FoldTarget(item.block, FoldSite.CONSUMER, ("c",)) for item in stats}
     calls = []
-    _, decisions = select_greedy(stats, targets, lambda names: calls.append(names) or 0.9, 0.0)
+    _, decisions = select_greedy(stats, targets, lambda names: calls.append(names) or 0.9, 0.0,
+                                 "lsq")
     assert not any(d.folded for d in decisions)
     assert calls == [()]
 
@@ -215,13 +243,13 @@ def test_a_zero_budget_folds_nothing_and_evaluates_only_the_baseline() -> None:
 def test_listed_blocks_by_name_or_index() -> None:
     stats = _stats([0.1, 0.2, 0.3])
     targets = {item.block: FoldTarget(item.block, FoldSite.PRODUCER, ("c",)) for item in stats}
-    decisions = select_listed(stats, targets, ["2", "b0"])
+    decisions = select_listed(stats, targets, ["2", "b0"], "mean")
     assert [d.folded for d in decisions] == [True, False, True]
     with pytest.raises(SeDeployError, match=r"names '7', which is no SE block.*use 0\.\.2"):
-        select_listed(stats, targets, ["7"])
+        select_listed(stats, targets, ["7"], "mean")
     targets["b1"] = FoldTarget("b1", None, reason="its input is also read outside the block")
     with pytest.raises(SeDeployError, match="'b1' cannot be folded: its input is also read"):
-        select_listed(stats, targets, ["b1"])
+        select_listed(stats, targets, ["b1"], "mean")
 
 
 @pytest.mark.parametrize(
@@ -232,6 +260,7 @@ def test_listed_blocks_by_name_or_index() -> None:
         ("auto", {"data": "synthetic", "max_drop": -1.0}, "--max-drop -1.0"),
         (" , ", {"data": "synthetic"}, "names nothing"),
         ("auto", {"data": "synthetic", "calib_size": 0}, "--calib-size 0"),
+        ("auto", {"data": "synthetic", "value": "median"}, "--gate-value 'median'"),
     ],
 )
 def test_bad_fold_options_are_rejected(fold_se: str, options: dict, message: str) -> None:

@@ -19,6 +19,13 @@ class FoldMode(enum.StrEnum):
     LIST = "list"  # the blocks named in --fold-se
 
 
+class GateValue(enum.StrEnum):
+    """The constant a folded gate becomes, per channel (see gate_stats)."""
+
+    MEAN = "mean"  # the gate's mean over the calibration images
+    LSQ = "lsq"  # least squares: the mean weighted by the channel's energy in each image
+
+
 @dataclass(frozen=True)
 class FoldConfig:
     """How to fold. Images come from `data`: gate statistics from `calib_size` shuffled train
@@ -29,6 +36,7 @@ class FoldConfig:
     mode: FoldMode = FoldMode.AUTO
     blocks: tuple[str, ...] = ()  # LIST: block names or 0-based indices in graph order
     max_drop: float = 0.3  # AUTO: top-1 points the selection set may lose; 0 folds nothing
+    value: GateValue = GateValue.LSQ
     calib_size: int = 1000
     select_size: int = 5000
     check_size: int = 10000
@@ -39,6 +47,10 @@ class FoldConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", FoldMode(self.mode))
         problems = []
+        try:
+            object.__setattr__(self, "value", GateValue(self.value))
+        except ValueError:
+            problems.append(f"--gate-value '{self.value}' (choose mean or lsq)")
         if self.data is None:
             problems.append("no images: pass --data fashion-mnist|synthetic|DIR (gate "
                             "statistics need real inputs)")  # fmt: skip
@@ -74,6 +86,7 @@ class FoldConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"data": self.data, "fold_se": str(self.mode), "blocks": list(self.blocks),
+                "gate_value": str(self.value),
                 "max_drop": self.max_drop if self.mode is FoldMode.AUTO else None,
                 "calib_size": self.calib_size,
                 "select_size": self.select_size if self.mode is FoldMode.AUTO else None,

@@ -3,6 +3,11 @@
 The gates are read from the real ONNX graph: every block's gate output (N, C, 1, 1) is exposed as
 an extra graph output and ONNX Runtime runs the model over the images once. A gate whose values
 hardly move across inputs is a constant in disguise and can be folded (see `rewrite`).
+
+Besides the plain mean, each channel gets the constant that best replaces its gate in the least
+squares sense: s = argmin E[(x*g - x*s)^2] = E[x^2 g] / E[x^2], the gate averaged with each
+image's channel energy (mean of x^2 over the map) as weight. It lies within the gate's range,
+and it favours the images where the channel is strong, which the next layer feels most.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 
 from se_deploy.errors import SeDeployError
-from se_deploy.export.graph import clone
+from se_deploy.export.graph import NameAllocator, clone
 from se_deploy.export.se_pattern import SEBlock
 
 _DIGITS = 6
@@ -25,7 +30,8 @@ _DIGITS = 6
 
 @dataclass(frozen=True)
 class GateStats:
-    """One block's gate over `count` images: per-channel mean, std (ddof=0), min and max."""
+    """One block's gate over `count` images: per-channel mean, std (ddof=0), min and max, and the
+    energy moments E[e], E[e g], E[e g^2] (e: the channel's mean of x^2 in an image)."""
 
     block: str
     gate: str
@@ -34,6 +40,29 @@ class GateStats:
     std: np.ndarray
     min: np.ndarray
     max: np.ndarray
+    energy: np.ndarray
+    energy_gate: np.ndarray
+    energy_gate_sq: np.ndarray
+
+    @property
+    def lsq(self) -> np.ndarray:
+        """Least-squares constant E[e g] / E[e], within the observed range; the mean for a
+        channel that is always 0 (any constant is exact there)."""
+        live = self.energy > 0
+        ratio = np.where(live, self.energy_gate / np.where(live, self.energy, 1.0), self.mean)
+        return np.clip(ratio, self.min, self.max)
+
+    def constant(self, value: str) -> np.ndarray:
+        """The per-channel constant for a GateValue ('mean' or 'lsq')."""
+        return self.lsq if value == "lsq" else self.mean
+
+    def output_error(self, value: str) -> float:
+        """Relative L2 change of the block output when the gate becomes `constant(value)`:
+        sqrt(sum_c E[x^2 (g - s)^2] / sum_c E[x^2 g^2]); 0 means folding is exact."""
+        s = self.constant(value)
+        residual = self.energy_gate_sq - 2 * s * self.energy_gate + s**2 * self.energy
+        total = float(self.energy_gate_sq.sum())
+        return float(np.sqrt(max(float(residual.sum()), 0.0) / total)) if total > 0 else 0.0
 
     @property
     def spread(self) -> float:
@@ -47,11 +76,13 @@ class GateStats:
                 "mean": round(float(self.mean.mean()), _DIGITS),
                 "max_std": round(float(self.std.max()), _DIGITS),
                 "min": round(float(self.min.min()), _DIGITS),
-                "max": round(float(self.max.max()), _DIGITS)}  # fmt: skip
+                "max": round(float(self.max.max()), _DIGITS),
+                "output_error_mean": round(self.output_error("mean"), _DIGITS),
+                "output_error_lsq": round(self.output_error("lsq"), _DIGITS)}  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         per_channel = {key: np.round(getattr(self, key), _DIGITS).tolist()
-                       for key in ("mean", "std", "min", "max")}  # fmt: skip
+                       for key in ("mean", "std", "min", "max", "lsq")}  # fmt: skip
         return {**self.summary(), "per_channel": per_channel}
 
 
@@ -60,36 +91,45 @@ class _Accumulator:
 
     def __init__(self, channels: int) -> None:
         self.count = 0
-        self.total = np.zeros(channels)
-        self.squares = np.zeros(channels)
         self.low = np.full(channels, np.inf)
         self.high = np.full(channels, -np.inf)
+        # sums of g, g^2, e, e*g, e*g^2 per channel
+        self.sums = np.zeros((5, channels))
 
-    def add(self, gates: np.ndarray) -> None:
-        values = gates.reshape(len(gates), -1).astype(np.float64)
-        self.count += len(values)
-        self.total += values.sum(axis=0)
-        self.squares += (values**2).sum(axis=0)
-        self.low = np.minimum(self.low, values.min(axis=0))
-        self.high = np.maximum(self.high, values.max(axis=0))
+    def add(self, gates: np.ndarray, energy: np.ndarray) -> None:
+        g = gates.reshape(len(gates), -1).astype(np.float64)
+        e = energy.reshape(len(energy), -1).astype(np.float64)
+        self.count += len(g)
+        self.sums += np.stack([g, g**2, e, e * g, e * g**2]).sum(axis=1)
+        self.low = np.minimum(self.low, g.min(axis=0))
+        self.high = np.maximum(self.high, g.max(axis=0))
 
     def result(self, block: SEBlock) -> GateStats:
-        mean = self.total / self.count
-        variance = np.maximum(self.squares / self.count - mean**2, 0.0)
-        return GateStats(block.name, str(block.gate), self.count, mean, np.sqrt(variance),
-                         self.low, self.high)  # fmt: skip
+        mean, squares, energy, energy_gate, energy_gate_sq = self.sums / self.count
+        std = np.sqrt(np.maximum(squares - mean**2, 0.0))
+        return GateStats(block.name, str(block.gate), self.count, mean, std, self.low, self.high,
+                         energy, energy_gate, energy_gate_sq)  # fmt: skip
 
 
-def with_gate_outputs(model: onnx.ModelProto, blocks: Sequence[SEBlock]) -> onnx.ModelProto:
-    """A copy whose graph also outputs every block's gate tensor, after the original outputs."""
+def with_gate_outputs(
+    model: onnx.ModelProto, blocks: Sequence[SEBlock]
+) -> tuple[onnx.ModelProto, list[str]]:
+    """A copy whose graph also outputs, per block, the gate tensor and the channel energy of the
+    block input (GlobalAveragePool(x * x)), after the original outputs; and those names."""
     exposed = clone(model)
-    present = {value.name for value in exposed.graph.output}
+    names = NameAllocator(exposed.graph)
+    added = []
     for block in blocks:
-        if block.scale not in present:
-            exposed.graph.output.append(
-                helper.make_tensor_value_info(block.scale, TensorProto.FLOAT, None)
-            )
-    return exposed
+        squared, energy = names(f"{block.input}_squared"), names(f"{block.input}_energy")
+        exposed.graph.node.extend([
+            helper.make_node("Mul", [block.input, block.input], [squared], name=squared),
+            helper.make_node("GlobalAveragePool", [squared], [energy], name=energy),
+        ])  # fmt: skip
+        for name in (block.scale, energy):
+            exposed.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT,
+                                                                      None))  # fmt: skip
+            added.append(name)
+    return exposed, added
 
 
 def collect_gate_stats(
@@ -98,14 +138,14 @@ def collect_gate_stats(
     """Gate statistics of `blocks` over every image in `batches` (NCHW, the model's input)."""
     if not blocks:
         raise SeDeployError("the model has no SE blocks, so there are no gates to measure")
-    exposed = with_gate_outputs(model, blocks)
+    exposed, names = with_gate_outputs(model, blocks)
     session = ort.InferenceSession(exposed.SerializeToString(), providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
-    names = [block.scale for block in blocks]
     sums = [_Accumulator(block.channels) for block in blocks]
     for batch in batches:
-        for accumulator, gates in zip(sums, session.run(names, {input_name: batch}), strict=True):
-            accumulator.add(gates)
+        outputs = session.run(names, {input_name: batch})
+        for index, accumulator in enumerate(sums):
+            accumulator.add(outputs[2 * index], outputs[2 * index + 1])
     if sums[0].count == 0:
         raise SeDeployError("no calibration images reached the gate statistics; pass a larger "
                             "--calib-size")  # fmt: skip

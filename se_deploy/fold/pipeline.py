@@ -92,7 +92,7 @@ def fold_artifact(
     step(f"choose blocks ({config.mode})")
     selection_top1, decisions = choose_blocks(model, stats, targets, images.selection, config)
     seconds["selection"] = _lap(start) - seconds["statistics"]
-    means = {item.block: item.mean for item in stats}
+    means = {item.block: item.constant(config.value) for item in stats}
     chosen = [decision.block for decision in decisions if decision.folded]
     folded = fold_se_blocks(model, {name: means[name] for name in chosen})
     require_folded(folded, len(blocks) - len(chosen))
@@ -161,19 +161,20 @@ def choose_blocks(
     config: FoldConfig,
 ) -> tuple[float | None, list[FoldDecision]]:
     """The decisions of `config.mode`, and the unfolded selection top-1 when auto measured it."""
+    value = str(config.value)
     if config.mode is FoldMode.NONE:
-        return None, select_none(stats)
+        return None, select_none(stats, value)
     if config.mode is FoldMode.ALL:
-        return None, select_all(stats, targets)
+        return None, select_all(stats, targets, value)
     if config.mode is FoldMode.LIST:
-        return None, select_listed(stats, targets, config.blocks)
-    means = {item.block: item.mean for item in stats}
+        return None, select_listed(stats, targets, config.blocks, value)
+    means = {item.block: item.constant(config.value) for item in stats}
 
     def top1_of(names: Sequence[str]) -> float:
         folded = fold_se_blocks(model, {name: means[name] for name in names})
         return top1(onnx_logits(folded, selection))
 
-    return select_greedy(stats, targets, top1_of, config.max_drop)
+    return select_greedy(stats, targets, top1_of, config.max_drop, value)
 
 
 def onnx_logits(model: onnx.ModelProto, batches: Sequence[Batch]) -> tuple[np.ndarray, np.ndarray]:
@@ -239,7 +240,8 @@ def _selection_record(
     count = sum(len(labels) for _, labels in images.selection)
     return {"split": CALIBRATION_SPLIT, "images": count, "top1_unfolded": baseline,
             "max_drop_pt": config.max_drop,
-            "rule": "lowest spread first; keep a fold while the selection top-1 drop <= max_drop"}
+            "rule": "least output error first; keep a fold while the selection top-1 drop "
+                    "<= max_drop"}
 
 
 def _lap(start: float) -> float:

@@ -15,13 +15,15 @@ def plot_gate_stats(
     stats: Sequence[GateStats], decisions: Sequence[FoldDecision], title: str
 ) -> bytes:
     """PNG bytes. Top: each block's per-channel gate means (box over channels) with the overall
-    min..max; bottom: the spread (mean per-channel std over images), folded blocks filled."""
+    min..max; bottom: the spread (mean per-channel std over images) and the relative change of
+    the block output if folded (the auto mode's ranking), folded blocks filled."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
     folded = {decision.block for decision in decisions if decision.folded}
+    order = {item.block: position for position, item in enumerate(stats)}
     positions = np.arange(len(stats))
     labels = [short_block_name(item.block) for item in stats]
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(max(6.0, 0.55 * len(stats) + 2), 6.5),
@@ -32,10 +34,16 @@ def plot_gate_stats(
     top.set_ylabel("gate value")
     top.set_title(f"{title}: per-channel gate means over {stats[0].count} images")
     top.legend(loc="lower left", fontsize=8)
-    colors = ["tab:green" if item.block in folded else "white" for item in stats]
-    bottom.bar(positions, [item.spread for item in stats], color=colors, edgecolor="tab:green")
-    bottom.set_ylabel("spread (mean channel std)")
-    bottom.set_title(f"gate spread per block; filled = folded ({len(folded)} of {len(stats)})")
+    filled = [item.block in folded for item in stats]
+    errors = [decision.error for decision in sorted(decisions, key=lambda d: order[d.block])]
+    for offset, heights, color, label in (
+        (-0.2, [item.spread for item in stats], "tab:blue", "gate spread (mean channel std)"),
+        (0.2, errors, "tab:orange", "relative output change if folded"),
+    ):
+        bottom.bar(positions + offset, heights, width=0.4, edgecolor=color, label=label,
+                   color=[color if fill else "white" for fill in filled])  # fmt: skip
+    bottom.legend(loc="upper left", fontsize=8)
+    bottom.set_title(f"per block; filled = folded ({len(folded)} of {len(stats)})")
     bottom.set_xticks(positions, labels, rotation=60, ha="right", fontsize=8)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})

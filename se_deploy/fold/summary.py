@@ -11,7 +11,7 @@ from se_deploy.fold.plot import short_block_name
 from se_deploy.quantize.source import OnnxSource
 
 _COLUMNS = [("block", "SE block"), ("mean", "gate mean"), ("spread", "spread"),
-            ("site", "fold site"), ("folded", "folded"), ("top1", "select top-1"),
+            ("error", "output change"), ("site", "fold site"), ("folded", "folded"),
             ("drop_pt", "drop pt")]  # fmt: skip
 
 
