@@ -169,7 +169,9 @@ def bench_command(
     ),
     accuracy: bool = typer.Option(True, help="Score top-1/top-5 and agreement with PyTorch."),
     data_dir: str = typer.Option(None, help="Directory of the Fashion-MNIST IDX .gz files."),
-    eval_limit: int = typer.Option(None, help="Score only the first N eval images."),
+    eval_limit: int = typer.Option(
+        None, help="Score only the first N eval images (default: all; the default suite: 2000)."
+    ),
     input_size: int = typer.Option(None, help="Input side for models/artifacts without one."),
     graph_opt: str = typer.Option("all", help="ORT graph optimization: disabled..all."),
     cuda_graphs: bool = typer.Option(False, help="TensorRT: replay a captured CUDA graph."),

@@ -44,6 +44,7 @@ class Target:
     weights: Path | None = None  # the trained checkpoint it was made from (None: random/unknown)
     dataset: str | None = None  # the eval set those weights were trained on
     note: str | None = None  # why accuracy is not scored (random init, unknown origin)
+    eval_limit: int | None = None  # score its first N eval images (--eval-limit overrides)
     source_onnx: Path | None = None  # the ONNX graph an engine was built from (profiling)
     missing: str | None = None  # why it cannot be measured: the row fails
     skipped: str | None = None  # why it is left out on purpose (no checkpoint yet)

@@ -166,7 +166,7 @@ class _Session:
         self.se_finder = se_finder
         self.memory = MemoryMonitor()
         self._datasets: dict[tuple[str, int, int], Any] = {}
-        self._references: dict[tuple[str, str, int, int], tuple[np.ndarray, str]] = {}
+        self._references: dict[tuple, tuple[np.ndarray, str]] = {}
 
     def run_group(self, group: Group, threads: int) -> tuple[list[TargetRow], dict | None]:
         rows = [self._row(t, threads) for t in group.targets]
@@ -306,7 +306,7 @@ class _Session:
         with _step(row, "accuracy"):
             data = self._dataset(dataset, runner.inputs[0])
             reference, name = self._reference(row, runner, dataset)
-            batches = self._batches(data, runner.inputs[0])
+            batches = self._batches(data, runner.inputs[0], target)
             result = evaluate_runner(runner, batches, reference, name)
             row.figures["accuracy"] = {"dataset": dataset, **result.to_dict()}
 
@@ -320,10 +320,13 @@ class _Session:
                                                self.config.data_dir, channels)  # fmt: skip
         return self._datasets[key]
 
-    def _batches(self, data: Any, spec: TensorSpec) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Eval batches of the artifact's static batch size, else of eval_batch_size."""
+    def _batches(
+        self, data: Any, spec: TensorSpec, target: Target
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The first eval images (--eval-limit, else the target's own limit, else all) in
+        batches of the artifact's static batch size, else of eval_batch_size."""
         size = spec.shape[0] or self.config.eval_batch_size
-        return data.batches(size, limit=self.config.eval_limit)
+        return data.batches(size, limit=self.config.eval_limit or target.eval_limit)
 
     def _reference(
         self, row: TargetRow, runner: Runner, dataset: str
@@ -333,13 +336,19 @@ class _Session:
         if target.weights is None:
             return None, None
         spec = runner.inputs[0]
-        key = (str(target.weights), dataset, int(spec.shape[2] or 0), int(spec.shape[1] or 0))
+        key = (str(target.weights), dataset, int(spec.shape[2] or 0), int(spec.shape[1] or 0),
+               self.config.eval_limit or target.eval_limit)  # fmt: skip
         if key not in self._references:
             from se_deploy.backends.torch import TorchModel, TorchRunner
 
             model = TorchModel(target.model or "", target.weights, input_size=spec.shape[2])
-            batches = self._batches(self._dataset(dataset, spec), spec)
-            with TorchRunner().load(model, RunnerOptions(threads=row.threads)) as reference:
+            data = self._dataset(dataset, spec)
+            # Not timed, so one thread unless told: torch's spinning OpenMP pool runs ~7x slower
+            # than one thread on a 2-core machine shared with other work (measured).
+            options = RunnerOptions(threads=row.threads or 1)
+            with TorchRunner().load(model, options) as reference:
+                # torch takes any batch: the same images in the same order, in eval_batch_size
+                batches = self._batches(data, reference.inputs[0], target)
                 logits, _ = collect_logits(reference, batches)
             self._references[key] = (logits, f"torch fp32 {target.weights}")
         return self._references[key]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from se_deploy.backends import Device
 from se_deploy.bench.plan import (
     ENGINE_BACKENDS,
     ExportDirResolver,
+    Group,
     Located,
     Plan,
     artifact_path,
@@ -51,6 +52,7 @@ class SuitePart:
     calib: str  # int8 calibration images (train split); trained parts also verify the export
     calib_size: int
     input_size: int | None = None  # None: the checkpoint's (trained) or 224 (random init)
+    eval_limit: int | None = None  # accuracy on the first N test images (None: all)
 
     @property
     def trained(self) -> bool:
@@ -58,10 +60,26 @@ class SuitePart:
 
 
 SUITE = (
-    SuitePart("fmnist", ("se_mobilenet", "se_shufflenet"), "fashion-mnist", "fashion-mnist", 512),
+    # Static batch-1 artifacts are scored one image per call: 2,000 test images keep the default
+    # run to minutes on 2 cores; --eval-limit 10000 scores the whole test split.
+    SuitePart(
+        name="fmnist",
+        models=("se_mobilenet", "se_shufflenet"),
+        zoo="fashion-mnist",
+        calib="fashion-mnist",
+        calib_size=512,
+        eval_limit=2000,
+    ),
     # Random-init weights: the calibration set shapes only the scales, not int8 speed, and a
     # 224x224 Fashion-MNIST train split would not fit in memory; 128 synthetic images do.
-    SuitePart("224", ("se_mobilenet", "se_shufflenet"), None, "synthetic", 128, 224),
+    SuitePart(
+        name="224",
+        models=("se_mobilenet", "se_shufflenet"),
+        zoo=None,
+        calib="synthetic",
+        calib_size=128,
+        input_size=224,
+    ),
 )
 
 
@@ -80,7 +98,10 @@ def build_suite_plan(
     groups = []
     for part in parts:
         resolver = SuiteResolver(part, root, make, progress or (lambda _: None))
-        groups += build_plan(backends, part.models, precisions, resolver=resolver).groups
+        for group in build_plan(backends, part.models, precisions, resolver=resolver).groups:
+            se, base = (replace(t, eval_limit=part.eval_limit) if t else None
+                        for t in (group.se, group.base))  # fmt: skip
+            groups.append(Group(se, base))
     return Plan(tuple(groups))
 
 
