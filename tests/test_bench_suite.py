@@ -20,7 +20,7 @@ from se_deploy.bench.origin import RANDOM_INIT
 from se_deploy.bench.plan import Plan
 from se_deploy.bench.run import execute_plan
 from se_deploy.bench.suite import SuitePart, build_suite_plan
-from se_deploy.errors import BackendUnavailableError
+from se_deploy.errors import BackendUnavailableError, SeDeployError
 from tests.bench_support import BENCH_CONFIG, PAIR, TINY_DATASET, export_tiny
 
 TRAINED = SuitePart("t", ("se_mobilenet", "se_shufflenet"), "tiny-zoo", TINY_DATASET, 16,
@@ -102,6 +102,29 @@ def test_made_artifacts_are_reused_until_their_inputs_change(made, zoo: Path) ->
         build_suite_plan(["ort"], ["fp32"], progress=messages.append, root=root,
                          parts=(TRAINED,))  # fmt: skip
     assert messages == ["export mobilenet@t"]
+
+
+def test_a_failed_step_is_remembered_until_its_inputs_change(made, monkeypatch) -> None:
+    root, _, _ = made
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise SeDeployError("the int8 model disagrees with its float source")
+
+    monkeypatch.setattr("se_deploy.quantize.quantize_artifact", refuse)
+    messages: list[str] = []
+    plans = [build_suite_plan(["ort"], ["int8"], progress=messages.append, root=root,
+                              parts=(RANDOM,)) for _ in range(2)]  # fmt: skip
+    assert messages == ["quantize se_mobilenet@r", "quantize mobilenet@r"]  # tried once
+    first, second = ({t.key: t.missing for g in plan.groups for t in g.targets} for plan in plans)
+    assert first["se_mobilenet@r/ort/int8"] == (
+        "making the int8 artifact failed: the int8 model disagrees with its float source"
+    )
+    failed = root / "r/se_mobilenet/int8/failed.json"
+    assert second["se_mobilenet@r/ort/int8"] == (
+        f"making the int8 artifact failed before with the same inputs (delete {failed} to "
+        "retry): the int8 model disagrees with its float source"
+    )
+    assert not (root / "r/se_mobilenet/int8/model.onnx").exists()
 
 
 def test_planning_only_makes_nothing(zoo: Path, tmp_path: Path) -> None:

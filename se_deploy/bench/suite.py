@@ -11,8 +11,9 @@ Rows are labelled <model>@<part>.
 
 The artifacts are made by the export and quantize pipelines under export/bench/<part>/ and kept
 there; they are made again only when their inputs changed (the checkpoint's sha256, the export
-or quantize options, the fp32 source's sha256). Delete export/bench/ to remake them after
-upgrading se-deploy.
+or quantize options, the fp32 source's sha256). A failed step is remembered the same way
+(failed.json beside the artifact) and reported without being retried. Delete export/bench/ to
+remake everything after upgrading se-deploy.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from se_deploy.artifacts import sha256_file
+from se_deploy.artifacts import atomic_write_json, sha256_file
 from se_deploy.backends import Device
 from se_deploy.bench.plan import (
     ENGINE_BACKENDS,
@@ -40,6 +41,7 @@ from se_deploy.errors import SeDeployError
 SUITE_ROOT = Path("export/bench")
 SUITE_BACKENDS = ("ort",)
 SUITE_PRECISIONS = ("fp32", "int8")
+FAILED = "failed.json"
 
 
 @dataclass(frozen=True)
@@ -137,8 +139,13 @@ class SuiteResolver:
             return Located(path, f"not made yet; `se-deploy bench` makes it ({stale[0].name})")
         try:
             for step in stale:
+                failure = step.cached_failure()
+                if failure is not None:
+                    return Located(path, f"making the {precision} artifact failed before with "
+                                         f"the same inputs (delete {step.failure_path} to "
+                                         f"retry): {failure}")  # fmt: skip
                 self.progress(f"{step.name} {self.label(model)}")
-                step.run()
+                step.attempt()
         except SeDeployError as exc:
             return Located(path, f"making the {precision} artifact failed: {exc}")
         return Located(path)
@@ -193,20 +200,43 @@ class SuiteResolver:
 @dataclass(frozen=True)
 class _Step:
     """One pipeline step: the artifact it writes and the manifest fields (dotted keys; values
-    or zero-argument callables) that must match for the artifact on disk to be reused."""
+    or zero-argument callables) that must match for the artifact on disk to be reused. A
+    failure is kept beside it with those inputs, so a step that cannot succeed (INT8 of
+    random-init weights can fail quantize's fidelity check) is not retried on every run."""
 
     name: str
     artifact: Path
     expected: dict[str, Any]
     run: Callable[[], object]
 
+    @property
+    def failure_path(self) -> Path:
+        return self.artifact.parent / FAILED
+
     def is_current(self) -> bool:
         manifest = self.artifact.parent / "manifest.json"
         if not (self.artifact.is_file() and manifest.is_file()):
             return False
         recorded = json.loads(manifest.read_text())
-        return all(_dotted(recorded, key) == (value() if callable(value) else value)
-                   for key, value in self.expected.items())  # fmt: skip
+        return all(_dotted(recorded, key) == value for key, value in self._inputs().items())
+
+    def cached_failure(self) -> str | None:
+        """The error of an earlier attempt with the same inputs, if any."""
+        if not self.failure_path.is_file():
+            return None
+        recorded = json.loads(self.failure_path.read_text())
+        return recorded["error"] if recorded.get("inputs") == self._inputs() else None
+
+    def attempt(self) -> None:
+        try:
+            self.run()
+        except SeDeployError as exc:
+            atomic_write_json(self.failure_path, {"inputs": self._inputs(), "error": str(exc)})
+            raise
+        self.failure_path.unlink(missing_ok=True)
+
+    def _inputs(self) -> dict[str, Any]:
+        return {key: value() if callable(value) else value for key, value in self.expected.items()}
 
 
 def _lazy_sha(path: Path) -> Any:
