@@ -1,0 +1,320 @@
+"""What SE costs on ONNX Runtime CPU, and what exact rewrites and static SE folding buy back.
+
+Two parts, each SE model against its registered baseline, SE/base latency ratios measured
+interleaved in this one process (bench.latency: geometric mean of per-round median ratios,
+percentile-bootstrap 95% interval over rounds):
+
+- `224`: the paper pairs at 224x224, batch 1, seeded random init with settled BatchNorm
+  (latency only). Forms of the same SE graph, all exact (max |logit diff| vs the plain export is
+  printed): `plain` (what `se-deploy export` writes) and `resize` (the gate expanded to HxW with
+  Resize(nearest), which ORT turns into an NCHWc Upsample so the Mul runs NCHWc: no reorders);
+  `extended` is the plain graph run without ORT's NCHWc layout pass (graph level `extended`)
+  against the baseline at `all`. FP32 and INT8 (ORT QDQ, s8s8 per-channel, synthetic
+  calibration: latency only). `reorders` counts the nchwc Reorder nodes in ORT's saved
+  optimized graph (SE / base).
+- `fmnist`: the trained Fashion-MNIST pairs at their own input size. `se-deploy fold --fold-se
+  auto --max-drop 0.3` picks blocks on 5000 train images; the figures are the SE model unfolded
+  and folded against the baseline, top-1 on the 10000 test images (ORT FP32), and latency
+  ratios FP32 and INT8 (the folded fp32 model quantized like the others).
+
+    python benchmarks/se_cost.py [--part 224,fmnist] [--models se_mobilenet,...]
+        [--threads 1] [--batch 1] [--rounds 20] [--calls 5] [--work export/se_cost]
+
+Artifacts are cached under --work (delete it to remake them). Ratios are relative figures: on a
+loaded machine both sides slow down together, but the intervals widen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from se_deploy.backends import GraphOptimization, RunnerOptions, runner_class
+from se_deploy.bench.accuracy import evaluate_runner
+from se_deploy.bench.latency import (
+    InterleaveConfig,
+    LatencyConfig,
+    RatioEstimate,
+    interleaved_ratio,
+)
+from se_deploy.data import load_dataset
+from se_deploy.errors import SeDeployError
+from se_deploy.export import ExportConfig, export_model
+from se_deploy.export.graph import NameAllocator, add_initializer, inferred_shapes, working_copy
+from se_deploy.export.se_pattern import find_se_blocks
+from se_deploy.fold import FoldConfig, fold_artifact
+from se_deploy.models import get_spec
+from se_deploy.quantize.calibration import (
+    CALIBRATION_SPLIT,
+    BatchReader,
+    fixed_batches,
+    image_input,
+    load_images,
+)
+from se_deploy.quantize.config import Precision, QuantConfig, QuantScheme, SePrecision
+from se_deploy.quantize.int8 import quantize_int8 as quantize_static_int8
+from se_deploy.quantize.pipeline import quantize_artifact
+from se_deploy.quantize.source import resolve_source
+from se_deploy.zoo import zoo_checkpoint
+
+PAPER_PAIRS = ("se_mobilenet", "se_shufflenet", "se_mobilenet_v2", "mobilenet_v3_small",
+               "mobilenet_v3_large")  # fmt: skip
+FMNIST_PAIRS = ("se_mobilenet", "se_shufflenet")
+INPUT = "input"
+
+
+@dataclass(frozen=True)
+class Timing:
+    rounds: int
+    calls: int
+    threads: int
+
+    def ratio(
+        self, se: Path, base: Path, se_level: GraphOptimization = GraphOptimization.ALL
+    ) -> RatioEstimate:
+        """SE/base latency, interleaved, on ORT CPU with `threads` intra-op threads."""
+        runners = [_load(se, self.threads, se_level), _load(base, self.threads)]
+        try:
+            calls = [runner.prepare(_feed(runner)).run for runner in runners]
+            estimate, _ = interleaved_ratio(
+                calls[0], calls[1], InterleaveConfig(self.rounds, self.calls),
+                LatencyConfig(warmup_iterations=10),
+            )  # fmt: skip
+        finally:
+            for runner in runners:
+                runner.close()
+        return estimate
+
+
+def _load(path: Path, threads: int, level: GraphOptimization = GraphOptimization.ALL):
+    return runner_class("ort")().load(path, RunnerOptions(threads=threads,
+                                                          graph_optimization=level))
+
+
+def _feed(runner) -> np.ndarray:
+    spec = runner.inputs[0]
+    shape = tuple(dim or 1 for dim in spec.shape)
+    return np.random.default_rng(0).standard_normal(shape).astype(spec.dtype)
+
+
+def reorders(path: Path, threads: int, level: GraphOptimization = GraphOptimization.ALL) -> int:
+    """Layout changes in the graph ORT actually runs: nchwc Reorder nodes and Transposes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = Path(tmp) / "optimized.onnx"
+        options = RunnerOptions(threads=threads, graph_optimization=level,
+                                optimized_model_path=saved)  # fmt: skip
+        runner = runner_class("ort")().load(path, options)
+        runner.close()
+        ops = collections.Counter(node.op_type for node in onnx.load(saved).graph.node)
+    return ops["ReorderInput"] + ops["ReorderOutput"] + ops["Transpose"]
+
+
+def resize_gate_form(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Exact rewrite: Mul(x, Resize(gate, scales [1, 1, H, W], nearest/asymmetric/floor)).
+    ORT's NCHWc pass accepts a Mul only when both inputs have equal shapes; this gives it one."""
+    model = working_copy(model)
+    shapes = inferred_shapes(model)
+    names = NameAllocator(model.graph)
+    by_output = {node.output[0]: node for node in model.graph.node}
+    for block in find_se_blocks(model):
+        _, _, height, width = shapes[block.input]
+        scales = add_initializer(model.graph, names, f"{block.name}/gate_hw_scales",
+                                 np.array([1, 1, height, width], np.float32))  # fmt: skip
+        expanded = names(f"{block.scale}_hw")
+        resize = helper.make_node(
+            "Resize", [block.scale, "", scales], [expanded], name=names(f"{block.name}/Resize"),
+            mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor",
+        )  # fmt: skip
+        mul = by_output[block.output]
+        mul.input[list(mul.input).index(block.scale)] = expanded
+        model.graph.node.insert(list(model.graph.node).index(mul), resize)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def max_logit_diff(a: Path, b: Path) -> float:
+    outputs = []
+    for path in (a, b):
+        runner = _load(path, 1)
+        outputs.append(runner.run(_feed(runner)))
+        runner.close()
+    return float(np.abs(outputs[0] - outputs[1]).max())
+
+
+def export_fp32(model: str, root: Path, trained: bool, batch: int = 1) -> Path:
+    """`se-deploy export`: the zoo's trained checkpoint, or a seeded random init at 224."""
+    path = root / model / "fp32" / "model.onnx"
+    if not path.exists():
+        weights = zoo_checkpoint(model) if trained else None
+        export_model(ExportConfig(model=model, weights=weights, batch=batch, out=root))
+    return path
+
+
+def quantize_int8(
+    fp32: Path, calib: str, scheme: QuantScheme, se: SePrecision = SePrecision.INT8
+) -> Path:
+    """`se-deploy quantize` for trained models (checked against the float model on test images);
+    for random-init ones (latency only) the same quantizer without that check, which random
+    near-tied logits would fail for reasons that have nothing to do with speed."""
+    config = QuantConfig(precision=Precision.INT8, calib=calib, calib_size=128, scheme=scheme,
+                         se_precision=se)  # fmt: skip
+    out = fp32.parent.parent / f"{fp32.parent.name.replace('fp32', config.tag)}-{scheme}"
+    if (out / "model.onnx").exists():
+        return out / "model.onnx"
+    if calib != "synthetic":
+        quantize_artifact(resolve_source(fp32, None, "fp32"), config, out)
+        return out / "model.onnx"
+    target = image_input(onnx.load(fp32))
+    images = load_images(calib, target, CALIBRATION_SPLIT)
+    stream = fixed_batches(images, target.batch or 1, config.calib_size, 0, target.dtype)
+    with tempfile.TemporaryDirectory() as workdir:
+        result = quantize_static_int8(fp32, config, BatchReader(target.name, stream), Path(workdir))
+    out.mkdir(parents=True, exist_ok=True)
+    onnx.save(result.model, out / "model.onnx")
+    return out / "model.onnx"
+
+
+def write_form(fp32: Path, form: str) -> Path:
+    path = fp32.parent.parent / f"fp32-{form}" / "model.onnx"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        onnx.save(resize_gate_form(onnx.load(fp32)), path)
+        (path.parent / "manifest.json").write_text((fp32.parent / "manifest.json").read_text())
+    return path
+
+
+def _cell(estimate: RatioEstimate) -> str:
+    return f"{estimate.ratio:.3f} [{estimate.low:.3f}, {estimate.high:.3f}]"
+
+
+def part_224(models: list[str], work: Path, timing: Timing, batch: int) -> list[dict[str, str]]:
+    rows = []
+    for model in models:
+        base = get_spec(model).baseline
+        se32, base32 = (export_fp32(name, work, False, batch) for name in (model, base))
+        resize32 = write_form(se32, "resize")
+        s8, u8 = QuantScheme.S8S8, QuantScheme.U8S8
+        se8, base8 = quantize_int8(se32, "synthetic", s8), quantize_int8(base32, "synthetic", s8)
+        seu8, baseu8 = quantize_int8(se32, "synthetic", u8), quantize_int8(base32, "synthetic", u8)
+        sefloat8 = quantize_int8(se32, "synthetic", s8, SePrecision.FLOAT)
+        all_, extended = GraphOptimization.ALL, GraphOptimization.EXTENDED
+        cases = [("fp32", "plain", se32, base32, all_, se32),
+                 ("fp32", "resize", resize32, base32, all_, se32),
+                 ("fp32", "plain, no NCHWc", se32, base32, extended, se32),
+                 ("int8 s8s8", "plain", se8, base8, all_, se8),
+                 ("int8 s8s8", "SE in float", sefloat8, base8, all_, se8),
+                 ("int8 u8s8", "plain", seu8, baseu8, all_, seu8)]  # fmt: skip
+        for precision, form, se, ref, level, plain in cases:
+            print(f"  {model} {precision} {form} ...", file=sys.stderr, flush=True)
+            rows.append({
+                "pair": f"{model}/{base}", "precision": precision, "form": form,
+                "SE/base [95% CI]": _cell(timing.ratio(se, ref, level)),
+                "layout ops SE/base": f"{reorders(se, timing.threads, level)}/"
+                                      f"{reorders(ref, timing.threads)}",
+                "max|diff| vs plain": f"{max_logit_diff(se, plain):.2g}",
+            })  # fmt: skip
+    return rows
+
+
+def part_fmnist(models: list[str], work: Path, timing: Timing) -> list[dict[str, str]]:
+    rows = []
+    for model in models:
+        base = get_spec(model).baseline
+        if not all(_has_checkpoint(name) for name in (model, base)):
+            print(f"  {model}: no trained checkpoint pair yet, skipped", file=sys.stderr)
+            continue
+        se32, base32 = export_fp32(model, work, True), export_fp32(base, work, True)
+        folded_dir = se32.parent.parent / "fp32-folded"
+        if not (folded_dir / "model.onnx").exists():
+            print(f"  {model} fold auto ...", file=sys.stderr, flush=True)
+            fold_artifact(resolve_source(se32, None, "fp32"),
+                          FoldConfig.from_fold_se("auto", data="fashion-mnist"))  # fmt: skip
+        folded32 = folded_dir / "model.onnx"
+        manifest = json.loads((folded_dir / "manifest.json").read_text())
+        base_top1, unfolded_top1 = top1(base32), top1(se32)
+        for form, fp32 in (("unfolded", se32), ("folded auto", folded32)):
+            print(f"  {model} {form} ...", file=sys.stderr, flush=True)
+            row = {"pair": f"{model}/{base}", "SE form": form,
+                   "blocks folded": f"{manifest['folded']['count'] if fp32 == folded32 else 0}/"
+                                    f"{manifest['folded']['of']}",
+                   "top-1 fp32 SE (base)": f"{top1(fp32):.4f} ({base_top1:.4f})",
+                   "fold delta (pt)": f"{(top1(fp32) - unfolded_top1) * 100:+.2f}",
+                   "fp32 SE/base": _cell(timing.ratio(fp32, base32))}  # fmt: skip
+            for scheme in (QuantScheme.S8S8, QuantScheme.U8S8):
+                se8 = quantize_int8(fp32, "fashion-mnist", scheme)
+                base8 = quantize_int8(base32, "fashion-mnist", scheme)
+                row[f"int8 {scheme} SE/base"] = _cell(timing.ratio(se8, base8))
+                row[f"top-1 {scheme} SE (base)"] = f"{top1(se8):.4f} ({top1(base8):.4f})"
+            rows.append(row)
+    return rows
+
+
+def _has_checkpoint(name: str) -> bool:
+    try:
+        zoo_checkpoint(name)
+    except SeDeployError:  # the zoo names the missing file; here it means "not trained yet"
+        return False
+    return True
+
+
+def top1(path: Path) -> float:
+    runner = _load(path, os.cpu_count() or 1)
+    size = runner.inputs[0].shape[2]
+    data = load_dataset("fashion-mnist", "test", size, None, runner.inputs[0].shape[1])
+    batch = runner.inputs[0].shape[0] or 256
+    try:
+        return evaluate_runner(runner, data.batches(batch)).top1
+    finally:
+        runner.close()
+
+
+def print_rows(title: str, rows: list[dict[str, str]]) -> None:
+    if not rows:
+        return
+    keys = list(rows[0])
+    widths = {k: max(len(k), *(len(str(r.get(k, ""))) for r in rows)) for k in keys}
+    print(f"\n{title}")
+    print("  ".join(k.ljust(widths[k]) for k in keys))
+    for row in rows:
+        print("  ".join(str(row.get(k, "")).ljust(widths[k]) for k in keys))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", default="224,fmnist")
+    parser.add_argument("--models", default=None, help="SE models (default: each part's own)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=1, help="224 part: static batch size")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--calls", type=int, default=5, help="calls of each side per round")
+    parser.add_argument("--work", type=Path, default=Path("export/se_cost"))
+    args = parser.parse_args()
+    timing = Timing(args.rounds, args.calls, args.threads)
+    parts = args.part.split(",")
+    chosen = args.models.split(",") if args.models else None
+    header = (f"ORT CPU, {args.threads} thread(s), batch {args.batch} (224 part), "
+              f"{args.rounds} interleaved rounds x "
+              f"{args.calls} calls, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(header)
+    if "224" in parts:
+        root = args.work / ("224" if args.batch == 1 else f"224-b{args.batch}")
+        rows = part_224(chosen or list(PAPER_PAIRS), root, timing, args.batch)
+        print_rows("224x224 random init: exact forms (SE/base latency, 95% CI)", rows)
+    if "fmnist" in parts:
+        rows = part_fmnist(chosen or list(FMNIST_PAIRS), args.work / "fmnist", timing)
+        print_rows("Fashion-MNIST trained pairs: static SE folding", rows)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
