@@ -116,7 +116,7 @@ def export_model(config: ExportConfig, on_step: StepCallback | None = None) -> E
         "se_blocks": {"expected": source.spec.se_blocks, "found": len(blocks),
                       "blocks": [block.to_dict() for block in blocks]},
         "verification": {"tolerance": FP32.to_dict(), "results": [p.to_dict() for p in parity]},
-        "seconds": clock.seconds,
+        "seconds": dict(clock.seconds),  # the steps before writing, as on disk
         "outputs": [{"path": onnx_path.name, "bytes": len(model_bytes),
                      "sha256": sha256_bytes(model_bytes)}],
     }  # fmt: skip
