@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from se_deploy.artifacts import atomic_write_json, atomic_write_text
+from se_deploy.models.registry import se_pairs
 
 
 def write_card(directory: Path, name: str, card: dict[str, Any]) -> tuple[Path, Path]:
@@ -13,6 +15,42 @@ def write_card(directory: Path, name: str, card: dict[str, Any]) -> tuple[Path, 
     atomic_write_json(json_path, card)
     atomic_write_text(md_path, render_card(card))
     return json_path, md_path
+
+
+def link_pair_cards(directory: Path, name: str) -> list[Path]:
+    """Record the SE-vs-baseline top-1 difference in the SE model's card once both pair cards
+    exist, whichever of the two finished training last; returns the cards rewritten."""
+    written = []
+    for se_name, base_name in se_pairs():
+        if name not in (se_name, base_name):
+            continue
+        se_path, base_path = directory / f"{se_name}.json", directory / f"{base_name}.json"
+        if not (se_path.is_file() and base_path.is_file()):
+            continue
+        se_card, base_card = (json.loads(p.read_text()) for p in (se_path, base_path))
+        se_card["vs_baseline"] = pair_delta(se_card, base_card)
+        written.extend(write_card(directory, se_name, se_card))
+    return written
+
+
+def pair_delta(se_card: dict[str, Any], base_card: dict[str, Any]) -> dict[str, Any]:
+    """Top-1/top-5 difference in points; one seed each, so no spread can be given."""
+    se_test, base_test = se_card["test"], base_card["test"]
+    seeds = sorted({se_card["train_config"]["seed"], base_card["train_config"]["seed"]})
+    return {
+        "baseline": base_card["model"], "top1": se_test["top1"], "baseline_top1": base_test["top1"],
+        "baseline_top5": base_test["top5"],
+        "top1_delta_pt": round(100 * (se_test["top1"] - base_test["top1"]), 2),
+        "top5_delta_pt": round(100 * (se_test["top5"] - base_test["top5"]), 2),
+        "seeds": seeds, "same_recipe": _recipe(se_card) == _recipe(base_card),
+    }  # fmt: skip
+
+
+_NOT_PAIR_RECIPE = frozenset({"model", "threads", "data_dir"})  # differ without changing training
+
+
+def _recipe(card: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in card["train_config"].items() if k not in _NOT_PAIR_RECIPE}
 
 
 def render_card(card: dict[str, Any]) -> str:
@@ -45,6 +83,17 @@ def render_card(card: dict[str, Any]) -> str:
         f"- Test figures are from `se-deploy eval` on the stored fp16 weights; machine: "
         f"{card['machine']}.",
         f"- Reproduce: `{card['reproduce']}`.",
+        *_pair_lines(card.get("vs_baseline")),
         "",
     ]
     return "\n".join(lines)
+
+
+def _pair_lines(delta: dict[str, Any] | None) -> list[str]:
+    if not delta:
+        return []
+    recipe = "same recipe" if delta["same_recipe"] else "DIFFERENT recipes"
+    return [f"- SE vs baseline `{delta['baseline']}` ({recipe}, seed(s) {delta['seeds']}, one run "
+            f"each, so no seed spread): top-1 {delta['top1_delta_pt']:+.2f} pt "
+            f"({delta['top1']:.4f} vs {delta['baseline_top1']:.4f}), "
+            f"top-5 {delta['top5_delta_pt']:+.2f} pt."]

@@ -256,9 +256,10 @@ def train_model(
     sha = trainer.export_weights(weights)
     stored = evaluate_checkpoint(weights, test)
     card = build_card(config, trainer, weights, sha, stored)
-    from se_deploy.cards import write_card
+    from se_deploy.cards import link_pair_cards, write_card
 
     write_card(out_dir, config.model, card)
+    link_pair_cards(out_dir, config.model)
     return TrainResult(weights, card)
 
 

@@ -77,3 +77,30 @@ def test_train_cli_bad_dataset(cli, tmp_path) -> None:
     assert result.returncode == 2
     assert "neither 'fashion-mnist'" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_pair_cards_record_the_se_delta(tmp_path) -> None:
+    from se_deploy.cards import link_pair_cards, write_card
+
+    def card(model: str, top1: float, seed: int = 0) -> dict:
+        return {"model": model, "dataset": "fashion-mnist", "architecture": "mobilenet_v1",
+                "reference": "-", "baseline": None, "se_blocks": 0, "params_m": 1.0,
+                "mflops": 1.0, "train_seconds": 60.0, "weights": f"{model}.pt", "sha256": "0",
+                "machine": "-", "reproduce": "-",
+                "test": {"top1": top1, "top5": 0.99, "count": 10},
+                "model_config": {"width": 0.5, "num_classes": 10, "in_chans": 1,
+                                 "small_input": True, "dropout": 0.0},
+                "preprocess": {"input_size": 28, "resize": "bilinear", "mean": [0.3],
+                               "std": [0.3]},
+                "train_config": {"model": model, "seed": seed, "epochs": 10, "threads": 1,
+                                 "momentum": 0.9, "lr": 0.1, "warmup_epochs": 1.0,
+                                 "weight_decay": 5e-4, "batch_size": 128}}  # fmt: skip
+
+    write_card(tmp_path, "se_mobilenet", card("se_mobilenet", 0.9250))
+    assert link_pair_cards(tmp_path, "se_mobilenet") == []  # baseline not trained yet
+    write_card(tmp_path, "mobilenet", card("mobilenet", 0.9200))
+    written = link_pair_cards(tmp_path, "mobilenet")
+    assert tmp_path / "se_mobilenet.md" in written
+    delta = json.loads((tmp_path / "se_mobilenet.json").read_text())["vs_baseline"]
+    assert delta["top1_delta_pt"] == 0.5 and delta["same_recipe"] and delta["seeds"] == [0]
+    assert "top-1 +0.50 pt (0.9250 vs 0.9200)" in (tmp_path / "se_mobilenet.md").read_text()
