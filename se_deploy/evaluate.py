@@ -113,7 +113,7 @@ def evaluate_artifact(
             meter.update(run_padded(runner, images, static_batch), labels)
     model = manifest.get("model") or {}
     return {"model": model.get("name"), "artifact": str(path), "backend": backend,
-            "device": str(options.device), "precision": _artifact_precision(manifest),
+            "device": str(options.device), "precision": _artifact_precision(path, manifest),
             "weights": (manifest.get("weights") or {}).get("path"), "dataset": dataset,
             "split": split, "preprocess": data.preprocess.to_dict(),
             **meter.result().to_dict()}  # fmt: skip
@@ -165,6 +165,13 @@ def _artifact_dataset(shape: tuple, manifest: dict, dataset: str, data_dir: str 
     return dataclasses.replace(data, preprocess=preprocess)
 
 
-def _artifact_precision(manifest: dict) -> str | None:
-    """'fp32' for an export, the quantize tag (fp16, int8, int8-sefloat) for a quantized one."""
+def _artifact_precision(path, manifest: dict) -> str | None:
+    """'fp32' for an export, the quantize tag (fp16, int8, int8-sefloat) for a quantized one,
+    and for a TensorRT engine the precision its build record gives."""
+    from se_deploy.build.pipeline import TRT_MANIFEST
+    from se_deploy.quantize.source import read_manifest
+
+    build = read_manifest(path.parent / TRT_MANIFEST) if path.suffix != ".onnx" else None
+    if build is not None:
+        return build["trt"]["engine_precision"]
     return manifest.get("precision") or (manifest.get("export") or {}).get("precision")

@@ -17,6 +17,8 @@ from se_deploy.build.config import BuildBackend, BuildConfig
 from se_deploy.errors import BackendUnavailableError
 from se_deploy.quantize.source import OnnxSource, base_manifest, write_run
 
+TRT_MANIFEST = "build-trt.json"
+
 
 @dataclass(frozen=True)
 class BuildResult:
@@ -41,7 +43,7 @@ def require_buildable(config: BuildConfig) -> None:
 
 def manifest_name(config: BuildConfig) -> str:
     if config.backend is BuildBackend.TRT:
-        return "build-trt.json"
+        return TRT_MANIFEST
     return f"build-ort-{config.provider}.json"
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnxruntime.quantization import CalibrationDataReader
 
-from se_deploy.data import Batch, ImageSet, load_dataset
+from se_deploy.data import ImageSet, load_dataset
 from se_deploy.errors import SeDeployError
 
 CALIBRATION_SPLIT = "train"
@@ -103,7 +103,3 @@ class BatchReader(CalibrationDataReader):
         self.images = 0
         self._batches = self.stream()
 
-
-def eval_batches(images: ImageSet, batch_size: int, limit: int) -> list[Batch]:
-    """The first `limit` images in file order: the fixed set verification compares on."""
-    return list(images.batches(batch_size, limit=limit))
