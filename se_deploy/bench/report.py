@@ -219,6 +219,8 @@ def _bars_figure(plt: Any, rows: list[dict], batch: int) -> Any:
     upper = [r["p90_ms"] - r["p50_ms"] for r in rows]
     colours = ["tab:orange" if r["role"] == "se" else "tab:blue" for r in rows]
     axes.bar(range(len(rows)), p50, yerr=[[0] * len(rows), upper], color=colours, capsize=3)
+    if max(p50) > 20 * min(p50):  # e.g. 28x28 and 224x224 models in one run: keep both visible
+        axes.set_yscale("log")
     axes.set_xticks(range(len(rows)), labels, rotation=45, ha="right", fontsize=7)
     axes.set_ylabel(f"p50 latency (ms, batch {batch}); bar to p90")
     axes.set_title("Latency per backend / precision (orange: SE model)")

@@ -197,6 +197,17 @@ def prune(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def order_value_info(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Sort value_info by producing node: onnxsim's order can differ between processes, and
+    re-exporting the same model must give the same bytes."""
+    position = {name: i for i, node in enumerate(model.graph.node) for name in node.output}
+    ordered = sorted(model.graph.value_info, key=lambda v: (position.get(v.name, -1), v.name))
+    copies = [onnx.ValueInfoProto.FromString(v.SerializeToString()) for v in ordered]
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(copies)
+    return model
+
+
 def _keep(field: Any, names: set[str]) -> None:
     """Keep the entries of a repeated proto field whose `.name` is in `names`."""
     if all(entry.name in names for entry in field):

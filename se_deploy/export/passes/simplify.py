@@ -10,7 +10,7 @@ import inspect
 
 import onnx
 
-from se_deploy.export.graph import clone
+from se_deploy.export.graph import clone, order_value_info
 
 
 def simplify(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -21,4 +21,4 @@ def simplify(model: onnx.ModelProto) -> onnx.ModelProto:
     if "certify" in inspect.signature(onnxsim.simplify).parameters:
         options["certify"] = False  # onnxsim >= 0.5 would try a z3 proof when z3 is installed
     simplified, _ = onnxsim.simplify(clone(model), **options)
-    return simplified
+    return order_value_info(simplified)
