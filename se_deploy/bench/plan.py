@@ -234,6 +234,8 @@ def _check_names(backends: Sequence[str], precisions: Sequence[str]) -> None:
 
 
 def _model_pairs(models: Sequence[str]) -> list[tuple[str, str | None]]:
+    if not models:  # artifact-only plans must not import the registry: it needs torch
+        return []
     from se_deploy.models import get_spec
 
     pairs = [(name, get_spec(name).baseline) for name in dict.fromkeys(models)]
