@@ -8,6 +8,9 @@ import typer
 
 from se_deploy.errors import SeDeployError
 
+# Only export, train and fold import these; an ORT-only install (the runtime image) lacks them.
+TORCH_SIDE = frozenset({"torch", "onnxsim", "safetensors"})
+
 app = typer.Typer(
     name="se-deploy",
     help="Export, quantize, compile and benchmark Squeeze-and-Excitation networks.",
@@ -482,4 +485,11 @@ def main() -> None:
         app()
     except SeDeployError as exc:
         print(f"se-deploy: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except ModuleNotFoundError as exc:
+        if exc.name not in TORCH_SIDE:
+            raise
+        print(f"se-deploy: error: this command needs {exc.name}, which this ORT-only install "
+              "lacks (it runs bench on ONNX files); use the full install (README, 'Install and "
+              "run') or the ci image", file=sys.stderr)  # fmt: skip
         sys.exit(2)

@@ -1,5 +1,5 @@
-"""The runtime image's promise, checked on the host: with torch, onnxsim and safetensors
-unimportable (the runtime image installs requirements-runtime.txt, which lacks them),
+"""The runtime image's promise, checked on the host: with torch, onnxsim, safetensors and
+matplotlib unimportable (the runtime image installs requirements-runtime.txt, which lacks them),
 `se-deploy bench --backend ort` still measures an exported SE/base pair and prints its tables."""
 
 # ruff: noqa: F401, F811  (pytest fixtures imported from tests.bench_support)
@@ -12,14 +12,15 @@ import sys
 import tomllib
 from pathlib import Path
 
+from se_deploy.cli import TORCH_SIDE
 from tests.bench_support import bench_workdir
 
 ROOT = Path(__file__).resolve().parents[1]
-TORCH_SIDE = {"torch", "onnxsim", "safetensors"}  # distribution names == import names
+NOT_IN_RUNTIME = TORCH_SIDE | {"matplotlib"}  # distribution names == import names here
 QUICK = ["--iterations", "3", "--warmup", "1", "--rounds", "2", "--calls-per-round", "1",
          "--threads", "1"]  # fmt: skip
 
-# Runs the CLI with a meta-path finder in front that refuses TORCH_SIDE, as a missing package.
+# Runs the CLI with a meta-path finder in front that refuses NOT_IN_RUNTIME, as if not installed.
 BLOCKED_CLI = """
 import sys
 BLOCKED = {blocked!r}
@@ -46,24 +47,24 @@ def requirement_specs(lines: list[str]) -> dict[str, str]:
     return specs
 
 
-def run_without_torch_side(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    code = BLOCKED_CLI.format(blocked=sorted(TORCH_SIDE))
+def run_as_in_runtime_image(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    code = BLOCKED_CLI.format(blocked=sorted(NOT_IN_RUNTIME))
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                           cwd=cwd, timeout=600)  # fmt: skip
 
 
-def test_runtime_requirements_are_pyproject_minus_the_torch_side() -> None:
+def test_runtime_requirements_are_pyproject_minus_torch_side_and_plots() -> None:
     project = requirement_specs(tomllib.loads((ROOT / "pyproject.toml").read_text())
                                 ["project"]["dependencies"])  # fmt: skip
     runtime = requirement_specs((ROOT / "requirements-runtime.txt").read_text().splitlines())
-    assert set(project) - set(runtime) == TORCH_SIDE
+    assert set(project) - set(runtime) == NOT_IN_RUNTIME
     assert {name: project[name] for name in runtime} == runtime
 
 
 def test_bench_measures_an_exported_pair_without_torch(bench_workdir: Path) -> None:
     se, base = (f"export/{name}/fp32/model.onnx" for name in ("se_mobilenet", "mobilenet"))
-    result = run_without_torch_side("bench", "--backend", "ort", "--pair", f"{se},{base}",
-                                    *QUICK, "--out", "run-no-torch", cwd=bench_workdir)  # fmt: skip
+    args = ["bench", "--backend", "ort", "--pair", f"{se},{base}", *QUICK]
+    result = run_as_in_runtime_image(*args, "--out", "run-no-torch", cwd=bench_workdir)
     assert result.returncode == 0, result.stderr
     assert "bench: targets" in result.stdout
     assert "SE vs baseline (interleaved)" in result.stdout
@@ -72,12 +73,14 @@ def test_bench_measures_an_exported_pair_without_torch(bench_workdir: Path) -> N
     assert all(t["latency"][0]["p50_ms"] > 0 for t in document["targets"])
     assert "accuracy" not in document["targets"][0]  # scoring needs the torch checkpoint reader
     assert document["pairs"][0]["ratios"][0]["ratio"] > 0
+    assert not list((bench_workdir / "run-no-torch").glob("*.png"))  # no matplotlib, no plots
 
 
-def test_the_blocker_really_hides_torch(bench_workdir: Path) -> None:
-    """Export needs torch, so under the blocker it must fail: the test above proves something."""
+def test_a_command_that_needs_torch_says_so_in_one_line(bench_workdir: Path) -> None:
+    """Also proves the blocker works: export cannot run without torch."""
     args = ["export", "--model", "mobilenet", "--width", "0.25", "--input-size", "32"]
-    result = run_without_torch_side(*args, "--out", "never", cwd=bench_workdir)
-    assert result.returncode != 0
-    assert "No module named 'torch" in result.stderr
+    result = run_as_in_runtime_image(*args, "--out", "never", cwd=bench_workdir)
+    assert result.returncode == 2
+    assert result.stderr.startswith("se-deploy: error: this command needs torch, which this ")
+    assert result.stderr.count("\n") == 1
     assert not (bench_workdir / "never").exists()
