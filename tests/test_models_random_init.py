@@ -61,3 +61,20 @@ def test_a_model_without_batchnorm_is_returned_in_eval_mode() -> None:
 
     assert settle_batchnorm(model, (1, 3, 8, 8)) is model
     assert not model.training
+
+
+def test_settled_statistics_do_not_depend_on_the_thread_count() -> None:
+    """The CI failure this guards: a process whose torch threads were changed exported other
+    bytes (1-ulp different folded weights) than a fresh one."""
+    before = torch.get_num_threads()
+    stats = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            model = create_random_model("se_mobilenet", TINY, TINY_SIZE, seed=0)
+            stats.append([m.running_var.clone() for m in model.modules()
+                          if isinstance(m, nn.BatchNorm2d)])  # fmt: skip
+            assert torch.get_num_threads() == threads  # restored after settling
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(a, b) for a, b in zip(*stats, strict=True))

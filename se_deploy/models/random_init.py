@@ -16,6 +16,9 @@ configurations need trained weights for meaningful outputs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -23,7 +26,21 @@ from se_deploy.models.registry import ModelConfig, create_model
 
 SETTLE_BATCHES = 2
 SETTLE_BATCH_SIZE = 2  # 2 x 2 images: stable statistics, cheap at 224 on 2 cores
+SETTLE_THREADS = 1  # see _fixed_threads
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+@contextmanager
+def _fixed_threads(count: int) -> Iterator[None]:
+    """BN statistics are reductions whose float rounding follows torch's split of the work over
+    threads; one fixed split gives an export the same bytes in every process and on every
+    machine, whatever thread count the process had before."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def settle_batchnorm(
@@ -47,7 +64,7 @@ def settle_batchnorm(
         norm.momentum = None  # cumulative moving average: every batch counts equally
         norm.train()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _fixed_threads(SETTLE_THREADS):
             for _ in range(batches):
                 model(torch.randn(input_shape, generator=generator).to(device))
     finally:
