@@ -1,6 +1,7 @@
 """OpenVINO runner: the CPU peer runtime a CPU user would otherwise pick, on the same ONNX file.
 
-`core.compile_model` on the ONNX with the LATENCY performance hint, CPU device. Needs the optional
+`core.compile_model` on the ONNX with the LATENCY performance hint and f32 inference precision,
+CPU device. Needs the optional
 `openvino` package (pip install se-deploy[openvino]), imported only here.
 """
 
@@ -46,7 +47,10 @@ class OpenVinoRunner(Runner):
 
         reject_options(self.name, options, set())
         path = require_file(artifact, "ONNX model", (".onnx",))
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "PERF_COUNT": options.profile}
+        # f32 inference precision: on CPUs with native bf16 (avx512_bf16, AMX) OpenVINO's default
+        # is bf16, which would time and score a different model than the FP32 ONNX given.
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "PERF_COUNT": options.profile,
+                                  "INFERENCE_PRECISION_HINT": "f32"}  # fmt: skip
         if options.threads:
             config["INFERENCE_NUM_THREADS"] = options.threads
         core = ov.Core()
