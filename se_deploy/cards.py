@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +18,54 @@ def write_card(directory: Path, name: str, card: dict[str, Any]) -> tuple[Path, 
     return json_path, md_path
 
 
+SEED_DIR = re.compile(r"seed\d+")  # a zoo's extra seeds: cards in <zoo>/seedN/ (weights stay out)
+
+
 def link_pair_cards(directory: Path, name: str) -> list[Path]:
     """Record the SE-vs-baseline top-1 difference in the SE model's card once both pair cards
-    exist, whichever of the two finished training last; returns the cards rewritten."""
+    exist, whichever of the two finished training last; returns the cards rewritten. A run in a
+    seedN/ folder also refreshes the zoo's own card, whose delta gathers every seed's."""
     written = []
     for se_name, base_name in se_pairs():
         if name not in (se_name, base_name):
             continue
-        se_path, base_path = directory / f"{se_name}.json", directory / f"{base_name}.json"
-        if not (se_path.is_file() and base_path.is_file()):
-            continue
-        se_card, base_card = (json.loads(p.read_text()) for p in (se_path, base_path))
-        se_card["vs_baseline"] = pair_delta(se_card, base_card)
-        written.extend(write_card(directory, se_name, se_card))
+        for folder in _zoo_folders(directory):
+            se_path, base_path = folder / f"{se_name}.json", folder / f"{base_name}.json"
+            if not (se_path.is_file() and base_path.is_file()):
+                continue
+            se_card = json.loads(se_path.read_text())
+            se_card["vs_baseline"] = pair_delta(se_card, json.loads(base_path.read_text()))
+            spread = seed_spread(folder, se_name, base_name)
+            if len(spread) > 1:
+                se_card["vs_baseline"]["per_seed_top1_delta_pt"] = spread
+            written.extend(write_card(folder, se_name, se_card))
     return written
 
 
+def _zoo_folders(directory: Path) -> list[Path]:
+    if SEED_DIR.fullmatch(directory.name):
+        return [directory, directory.parent]
+    return [directory]
+
+
+def seed_spread(zoo: Path, se_name: str, base_name: str) -> dict[str, float]:
+    """SE-minus-baseline top-1 (points) per seed, from the zoo's cards and its seedN/ folders;
+    only seeds trained with one recipe (seed aside) count, so the spread is the seed's alone."""
+    main = json.loads((zoo / f"{se_name}.json").read_text())
+    spread = {}
+    for folder in [zoo, *sorted(p for p in zoo.iterdir() if SEED_DIR.fullmatch(p.name))]:
+        se_path, base_path = folder / f"{se_name}.json", folder / f"{base_name}.json"
+        if not (se_path.is_file() and base_path.is_file()):
+            continue
+        se_card, base_card = (json.loads(p.read_text()) for p in (se_path, base_path))
+        if _recipe(se_card, "seed") == _recipe(main, "seed") == _recipe(base_card, "seed"):
+            seed = str(se_card["train_config"]["seed"])
+            spread[seed] = round(100 * (se_card["test"]["top1"] - base_card["test"]["top1"]), 2)
+    return spread
+
+
 def pair_delta(se_card: dict[str, Any], base_card: dict[str, Any]) -> dict[str, Any]:
-    """Top-1/top-5 difference in points; one seed each, so no spread can be given."""
+    """Top-1/top-5 difference in points of one SE/baseline run pair (one seed)."""
     se_test, base_test = se_card["test"], base_card["test"]
     seeds = sorted({se_card["train_config"]["seed"], base_card["train_config"]["seed"]})
     return {
@@ -46,11 +77,13 @@ def pair_delta(se_card: dict[str, Any], base_card: dict[str, Any]) -> dict[str, 
     }  # fmt: skip
 
 
-_NOT_PAIR_RECIPE = frozenset({"model", "threads", "data_dir"})  # differ without changing training
+# Differ without changing what is trained (device: same recipe, other float rounding).
+_NOT_PAIR_RECIPE = frozenset({"model", "threads", "data_dir", "device"})
 
 
-def _recipe(card: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in card["train_config"].items() if k not in _NOT_PAIR_RECIPE}
+def _recipe(card: dict[str, Any], *also_ignore: str) -> dict[str, Any]:
+    ignored = _NOT_PAIR_RECIPE.union(also_ignore)
+    return {k: v for k, v in card["train_config"].items() if k not in ignored}
 
 
 def render_card(card: dict[str, Any]) -> str:
@@ -93,7 +126,15 @@ def _pair_lines(delta: dict[str, Any] | None) -> list[str]:
     if not delta:
         return []
     recipe = "same recipe" if delta["same_recipe"] else "DIFFERENT recipes"
-    return [f"- SE vs baseline `{delta['baseline']}` ({recipe}, seed(s) {delta['seeds']}, one run "
-            f"each, so no seed spread): top-1 {delta['top1_delta_pt']:+.2f} pt "
-            f"({delta['top1']:.4f} vs {delta['baseline_top1']:.4f}), "
-            f"top-5 {delta['top5_delta_pt']:+.2f} pt."]
+    line = (f"- SE vs baseline `{delta['baseline']}` ({recipe}, seed "
+            f"{'/'.join(map(str, delta['seeds']))}): top-1 "
+            f"{delta['top1_delta_pt']:+.2f} pt ({delta['top1']:.4f} vs "
+            f"{delta['baseline_top1']:.4f}), top-5 {delta['top5_delta_pt']:+.2f} pt.")
+    spread = delta.get("per_seed_top1_delta_pt")
+    if not spread:
+        return [line + " One seed was trained, so no seed spread is known."]
+    values = list(spread.values())
+    per_seed = ", ".join(f"seed {seed} {value:+.2f}" for seed, value in spread.items())
+    mean, width = sum(values) / len(values), max(values) - min(values)
+    return [line, f"- Over {len(values)} seeds (cards in seedN/): top-1 delta {per_seed} pt; "
+                  f"mean {mean:+.2f}, range {width:.2f} pt."]

@@ -65,6 +65,7 @@ def train_command(
     label_smoothing: float = typer.Option(0.0),
     seed: int = typer.Option(0),
     threads: int = typer.Option(0, help="Torch threads; 0 uses every core."),
+    device: str = typer.Option("cpu", help="cpu or cuda (same recipe; cuda needs a CUDA torch)."),
     out: str = typer.Option(None, help="Run directory (default runs/train/<model>)."),
     resume: bool = typer.Option(False, help="Continue from the checkpoint in --out."),
 ) -> None:
@@ -78,7 +79,7 @@ def train_command(
         model=model, dataset=dataset, data_dir=data_dir, input_size=input_size, width=width,
         small_input=small_input, epochs=epochs, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, warmup_epochs=warmup_epochs,
-        label_smoothing=label_smoothing, seed=seed, threads=threads,
+        label_smoothing=label_smoothing, seed=seed, threads=threads, device=device,
     )  # fmt: skip
     out_dir = Path(out) if out else Path("runs/train") / model
     with step_progress(f"{model}") as progress:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,15 +44,15 @@ class AccuracyMeter:
         return Accuracy(self.top1 / count, self.top5 / count, self.count)
 
 
-def evaluate_torch(model, batches: Iterable[Batch]) -> Accuracy:
-    """Evaluate a PyTorch module in eval mode on (images, labels) numpy batches."""
+def evaluate_torch(model, batches: Iterable[Batch], device: Any = "cpu") -> Accuracy:
+    """Evaluate a PyTorch module (on `device`) in eval mode on (images, labels) numpy batches."""
     import torch
 
     meter = AccuracyMeter()
     model.eval()
     with torch.inference_mode():
         for images, labels in batches:
-            logits = model(torch.from_numpy(images)).float().numpy()
+            logits = model(torch.from_numpy(images).to(device)).float().cpu().numpy()
             meter.update(logits, labels)
     return meter.result()
 

@@ -29,7 +29,7 @@ from se_deploy.evaluate import Accuracy, evaluate_torch
 from se_deploy.models import ModelConfig, create_model, get_spec
 
 CHECKPOINT_SUFFIX = ".checkpoint.pt"
-_NOT_RECIPE = ("epochs", "threads")  # may change on --resume without changing the result
+_NOT_RECIPE = ("epochs", "threads", "device")  # may change on --resume; the recipe stays
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,11 @@ class TrainConfig:
     label_smoothing: float = 0.0
     seed: int = 0
     threads: int = 0  # 0: all cores
+    device: str = "cpu"  # cpu or cuda: the same recipe, only faster
 
     def __post_init__(self) -> None:
         get_spec(self.model)
+        require_device(self.device)
         for name in ("epochs", "batch_size", "input_size"):
             if getattr(self, name) < 1:
                 raise SeDeployError(f"--{name.replace('_', '-')} must be >= 1")
@@ -77,6 +79,15 @@ class EpochResult:
 
 
 StepCallback = Callable[[int, int, float, float], None]  # (step, steps, loss, running top-1)
+
+
+def require_device(device: str) -> None:
+    """Training runs where the user asked; a missing GPU is an error, never a silent CPU run."""
+    if device not in ("cpu", "cuda"):
+        raise SeDeployError(f"--device must be cpu or cuda, not '{device}'")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SeDeployError("--device cuda: this torch build sees no CUDA GPU; install a CUDA "
+                            "build of torch on a GPU machine or use --device cpu")
 
 
 def model_config_for(config: TrainConfig, num_classes: int, channels: int) -> ModelConfig:
@@ -118,7 +129,8 @@ class Trainer:
         self.train_set, self.test_set = train, test
         self.model_config = model_config_for(config, len(train.classes), train.preprocess.channels)
         torch.manual_seed(config.seed)
-        self.model = create_model(config.model, self.model_config)
+        self.device = torch.device(config.device)
+        self.model = create_model(config.model, self.model_config).to(self.device)
         self.optimizer = build_optimizer(self.model, config)
         self.steps_per_epoch = math.ceil(len(train) / config.batch_size)
         self.history: list[EpochResult] = []
@@ -135,7 +147,7 @@ class Trainer:
                 f"--resume found no checkpoint at '{path}'; run without --resume "
                 "or pass the --out of the interrupted run"
             )
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location=self.device, weights_only=True)
         saved = {k: v for k, v in state["train_config"].items() if k not in _NOT_RECIPE}
         current = {k: v for k, v in self.config.to_dict().items() if k not in _NOT_RECIPE}
         if saved != current:
@@ -146,7 +158,7 @@ class Trainer:
             )
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
         self.history = [_epoch_from_dict(e) for e in state["history"]]
         self.start_epoch = len(self.history)
 
@@ -165,7 +177,8 @@ class Trainer:
             step = epoch * self.steps_per_epoch + i
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(step, total, warmup, config.lr)
-            x, y = torch.from_numpy(images), torch.from_numpy(labels)
+            x = torch.from_numpy(images).to(self.device, non_blocking=True)
+            y = torch.from_numpy(labels).to(self.device, non_blocking=True)
             logits = model(x)
             loss = loss_fn(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
@@ -176,7 +189,7 @@ class Trainer:
             loss_sum += loss.item() * len(y)
             if on_step:
                 on_step(i + 1, self.steps_per_epoch, loss_sum / seen, correct / seen)
-        test = evaluate_torch(model, self.test_set.batches(256))
+        test = evaluate_torch(model, self.test_set.batches(256), self.device)
         result = EpochResult(epoch + 1, loss_sum / seen, correct / seen, test,
                              time.perf_counter() - started)  # fmt: skip
         self.history.append(result)
@@ -210,6 +223,7 @@ class Trainer:
 
 def _to_storage(tensor: torch.Tensor) -> torch.Tensor:
     """fp16 for float tensors (halves the file); integer buffers such as BN counters unchanged."""
+    tensor = tensor.cpu()
     return tensor.half() if tensor.is_floating_point() else tensor
 
 
@@ -271,11 +285,23 @@ def evaluate_checkpoint(weights: Path, dataset: ImageSet) -> Accuracy:
     return evaluate_torch(model, dataset.batches(256))
 
 
+def _reproduce(config: TrainConfig) -> str:
+    """The zoo script's command line: seed 0 is the zoo's checkpoint, others go to seedN/."""
+    env = f"SEED={config.seed} " if config.seed else ""
+    return f"{env}scripts/train_zoo.sh {config.model}"
+
+
+def _machine(device: str) -> str:
+    import platform
+
+    threads = torch.get_num_threads()
+    where = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {threads}"
+    return f"{where}, {torch.cuda.get_device_name()}" if device == "cuda" else where
+
+
 def build_card(
     config: TrainConfig, trainer: Trainer, weights: Path, sha: str, test: Accuracy
 ) -> dict[str, Any]:
-    import platform
-
     from se_deploy.artifacts import tool_versions
     from se_deploy.models.stats import count_macs, count_params
 
@@ -298,8 +324,7 @@ def build_card(
         "train_seconds": sum(e.seconds for e in trainer.history),
         "weights": weights.name,
         "sha256": sha,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads "
-        f"{torch.get_num_threads()}",
+        "machine": _machine(config.device),
         "tool_versions": tool_versions(),
-        "reproduce": f"scripts/train_zoo.sh {config.model}",
+        "reproduce": _reproduce(config),
     }

@@ -25,13 +25,13 @@ def test_training_steps_lower_the_loss() -> None:
     loss_fn = torch.nn.CrossEntropyLoss()
     trainer.model.train()
     losses = []
-    for _ in range(10):
+    for _ in range(20):  # the loss plateaus near ln(10) for ~8 steps, then falls
         loss = loss_fn(trainer.model(x), y)
         trainer.optimizer.zero_grad()
         loss.backward()
         trainer.optimizer.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.7 * losses[0]
+    assert losses[-1] < 0.5 * losses[0]
 
 
 def test_lr_schedule() -> None:
@@ -79,6 +79,25 @@ def test_train_cli_bad_dataset(cli, tmp_path) -> None:
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_train_cli_cuda_without_gpu_is_a_one_line_error(cli, tmp_path) -> None:
+    result = cli("train", "--model", "mobilenet", "--dataset", "synthetic", "--device", "cuda",
+                 "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.returncode == 2
+    assert "--device cuda: this torch build sees no CUDA GPU" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU and a CUDA torch")
+def test_cuda_training_stores_cpu_fp16_weights_that_eval_reproduces(tmp_path) -> None:
+    result = train_model(TrainConfig(**TINY_TRAIN, epochs=1, batch_size=64, device="cuda"),
+                         tmp_path)  # fmt: skip
+    state = torch.load(result.weights, weights_only=True)["state_dict"]
+    assert {t.device.type for t in state.values()} == {"cpu"}
+    assert "CUDA" in result.card["machine"] or "NVIDIA" in result.card["machine"]
+
+
 def test_pair_cards_record_the_se_delta(tmp_path) -> None:
     from se_deploy.cards import link_pair_cards, write_card
 
@@ -104,3 +123,15 @@ def test_pair_cards_record_the_se_delta(tmp_path) -> None:
     delta = json.loads((tmp_path / "se_mobilenet.json").read_text())["vs_baseline"]
     assert delta["top1_delta_pt"] == 0.5 and delta["same_recipe"] and delta["seeds"] == [0]
     assert "top-1 +0.50 pt (0.9250 vs 0.9200)" in (tmp_path / "se_mobilenet.md").read_text()
+    assert "One seed was trained" in (tmp_path / "se_mobilenet.md").read_text()
+
+    seed_dir = tmp_path / "seed1"  # a second seed's cards: the zoo's SE card gains the spread
+    seed_dir.mkdir()
+    write_card(seed_dir, "se_mobilenet", card("se_mobilenet", 0.9180, seed=1))
+    write_card(seed_dir, "mobilenet", card("mobilenet", 0.9200, seed=1))
+    assert tmp_path / "se_mobilenet.json" in link_pair_cards(seed_dir, "mobilenet")
+    delta = json.loads((tmp_path / "se_mobilenet.json").read_text())["vs_baseline"]
+    assert delta["per_seed_top1_delta_pt"] == {"0": 0.5, "1": -0.2}
+    assert "mean +0.15, range 0.70 pt" in (tmp_path / "se_mobilenet.md").read_text()
+    seed_delta = json.loads((seed_dir / "se_mobilenet.json").read_text())["vs_baseline"]
+    assert seed_delta["top1_delta_pt"] == -0.2 and seed_delta["seeds"] == [1]
