@@ -131,6 +131,12 @@ def test_failed_check_writes_nothing(quant_root: Path, monkeypatch, tmp_path: Pa
                           tmp_path / "run")  # fmt: skip
     assert not (tmp_path / "run").exists()
 
+    unenforced = QuantConfig("int8", calib="synthetic", calib_size=32, enforce_check=False)
+    written = quantize_artifact(source, unenforced, tmp_path / "run")
+    verification = written.manifest["verification"]
+    assert verification["enforced"] is False and not verification["results"][0]["passed"]
+    assert written.onnx_path.is_file()
+
 
 def test_se_float_on_a_baseline_and_requantizing_are_refused(
     quant_root: Path, quantized: dict, tmp_path: Path

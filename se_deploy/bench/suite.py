@@ -187,7 +187,8 @@ class SuiteResolver:
 
         calibration = ({"calib": self.part.calib, "calib_size": self.part.calib_size}
                        if precision == "int8" else {})  # fmt: skip
-        config = QuantConfig(Precision(precision), **calibration)
+        config = QuantConfig(Precision(precision), **calibration,
+                             enforce_check=self.part.trained)  # fmt: skip
         path = artifact_path(self.folder, model, "ort", config.tag)
         expected = {"options": config.to_dict(), "source.sha256": _lazy_sha(fp32)}
 

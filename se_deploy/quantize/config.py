@@ -73,6 +73,9 @@ class QuantConfig:
     data_dir: Path | None = None  # Fashion-MNIST IDX files, when not in the default place
     verify_data: str | None = None  # None: the --calib set (int8) or seeded random inputs (fp16)
     verify_size: int = 256  # images run through both models to check the quantized one
+    # False: record the check's figures without refusing the artifact. For random-init models
+    # timed for latency only, whose near-tied logits make top-1 agreement meaningless.
+    enforce_check: bool = True
 
     def __post_init__(self) -> None:
         problems = coerce_enums(self, _ENUM_FIELDS)
@@ -123,6 +126,7 @@ class QuantConfig:
     def to_dict(self) -> dict[str, Any]:
         """The options that shaped the artifact (int8-only fields omitted for fp16)."""
         checks = {"verify_data": self.verify_source, "verify_size": self.verify_size,
+                  "enforce_check": self.enforce_check,
                   "data_dir": str(self.data_dir) if self.data_dir else None}  # fmt: skip
         if self.precision is Precision.FP16:
             return {"precision": str(self.precision), "keep_io_types": self.keep_io_types,

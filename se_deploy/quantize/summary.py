@@ -25,6 +25,8 @@ def print_quantize_summary(result: QuantizeResult) -> None:
             f"max abs {parity['max_abs_diff']:.3g} ({_judged(manifest, parity)}limit "
             f"{parity['abs_limit']:.3g}), cosine {parity['min_cosine']:.6f}, top-1 agree "
             f"{parity['top1_agreement']:.3f}"
+            + ("" if manifest["verification"].get("enforced", True) else
+               f" ({'passed' if parity['passed'] else 'FAILED'}, not enforced: latency only)")
         )
     fields["size / sha256"] = f"{output['bytes'] / 1e6:.2f} MB / {output['sha256'][:16]}"
     fields["seconds"] = f"{sum(manifest['seconds'].values()):.2f}"
