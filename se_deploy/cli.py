@@ -163,9 +163,12 @@ def bench_command(
     duration: float = typer.Option(0.0, help="Seconds per measurement instead of --iterations."),
     warmup: int = typer.Option(10, help="Warm-up calls before timing."),
     warmup_seconds: float = typer.Option(0.0, help="Also warm up for at least this long."),
-    rounds: int = typer.Option(20, help="Interleaved SE/base rounds per pair; 0 skips the ratio."),
+    rounds: int = typer.Option(30, help="Interleaved SE/base rounds per pair; 0 skips the ratio."),
     calls_per_round: int = typer.Option(5, help="Calls of each side per round."),
     order: str = typer.Option("alternate", help="Round order: alternate or random (seeded)."),
+    sessions: int = typer.Option(
+        6, help="Fresh loads of both sides the rounds are split over; the interval resamples "
+        "them, so load-to-load variation is in it (1: one load, rounds only)."),
     dataset: str = typer.Option(
         None,
         help="Eval set: fashion-mnist, synthetic or an ImageFolder dir; default: the set the "
@@ -224,7 +227,7 @@ def bench_command(
     config = BenchConfig(
         latency=LatencyConfig(warmup, warmup_seconds, iterations, duration),
         interleave=InterleaveConfig(rounds, calls_per_round, parse_choice(Order, order, "--order"),
-                                    seed) if rounds else None,
+                                    seed, sessions=sessions) if rounds else None,
         batch_sizes=parse_ints(batch_size, "--batch-size"),
         threads=parse_ints(threads, "--threads"),
         device=device_choice,

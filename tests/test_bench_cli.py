@@ -14,8 +14,8 @@ from tests.bench_support import bench_workdir
 from tests.conftest import run_cli
 
 TRT_REASON = runner_class("trt").unavailable_reason()
-QUICK = ["--iterations", "3", "--warmup", "1", "--rounds", "2", "--calls-per-round", "1",
-         "--threads", "1"]  # fmt: skip
+QUICK = ["--iterations", "3", "--warmup", "1", "--rounds", "4", "--sessions", "2",
+         "--calls-per-round", "1", "--threads", "1"]  # fmt: skip
 
 # The --json document: every key and its type (nested dicts are checked recursively; a list
 # value holds the schema of its items).
@@ -45,7 +45,8 @@ SCHEMA = {
         "errors": list, "macs_ratio": Number, "params_ratio": Number, "top1_delta": Number,
         "ratios": [{"batch_size": int, "ratio": Number, "low": Number, "high": Number,
                     "confidence": Number, "rounds": int, "resamples": int, "method": str,
-                    "se_round_ms": list, "base_round_ms": list}],
+                    "sessions": int, "se_round_ms": list, "base_round_ms": list,
+                    "session": list}],
     }],
 }  # fmt: skip
 
@@ -76,7 +77,10 @@ def test_json_output_follows_the_schema_and_files_are_written(bench_workdir: Pat
     assert check_schema(document, SCHEMA) == []
     assert document["schema"] == 1
     assert [t["status"] for t in document["targets"]] == ["ok", "ok"]
-    assert document["run"]["config"]["interleave"]["rounds"] == 2
+    assert document["run"]["config"]["interleave"]["rounds"] == 4
+    (ratio,) = document["pairs"][0]["ratios"]
+    assert ratio["sessions"] == 2 and ratio["session"] == [0, 0, 1, 1]  # a second load's rounds
+    assert "bootstrap over sessions" in ratio["method"]
     run_dir = bench_workdir / "run-json"
     saved = json.loads((run_dir / "results.json").read_text())
     assert saved["command"].startswith("se-deploy bench --model se_mobilenet")

@@ -141,3 +141,42 @@ def test_interleaved_rounds_pair_a_and_b(clock: SimulatedClock, order: Order) ->
         assert timings.a_first.tolist() == again.a_first.tolist()
     record = timings.to_dict()
     assert record["a_round_ms"] == [3.0] * 8
+
+
+def test_session_bootstrap_widens_the_interval_to_cover_load_to_load_shifts() -> None:
+    """Four loads whose ratios differ (1.10 .. 1.25) with tight rounds inside each: the rounds-only
+    interval is too narrow to hold most loads' ratios, the session one holds them all."""
+    rng = np.random.default_rng(0)
+    session_ratios = [1.10, 1.25, 1.15, 1.20]
+    base = 1e-3 * rng.lognormal(0, 0.01, 40)
+    se = base * np.repeat(session_ratios, 10) * rng.lognormal(0, 0.005, 40)
+    labels = np.repeat(np.arange(4), 10)
+
+    rounds_only = bootstrap_ratio(se, base, seed=0)
+    by_session = bootstrap_ratio(se, base, seed=0, session=labels)
+
+    assert by_session.ratio == rounds_only.ratio and by_session.sessions == 4
+    assert "over sessions" in by_session.method and rounds_only.sessions == 1
+    assert rounds_only.high - rounds_only.low < 0.04
+    assert by_session.low < 1.13 and by_session.high > 1.22
+
+
+def test_sessions_reload_both_sides_and_label_their_rounds(clock: SimulatedClock) -> None:
+    opened, closed = [], []
+
+    def reopen():
+        opened.append(len(opened))
+        return clock.spend(2_400_000), clock.spend(2_000_000), lambda: closed.append(True)
+
+    config = InterleaveConfig(rounds=6, calls_per_round=2, sessions=3, resamples=200)
+    estimate, timings = interleaved_ratio(clock.spend(3_000_000), clock.spend(2_000_000), config,
+                                          LatencyConfig(warmup_iterations=1), reopen)  # fmt: skip
+
+    assert len(opened) == 2 and len(closed) == 2
+    assert timings.session.tolist() == [0, 0, 1, 1, 2, 2]
+    np.testing.assert_allclose(timings.a_s * 1e3, [3, 3, 2.4, 2.4, 2.4, 2.4])
+    assert estimate.sessions == 3 and estimate.low < estimate.ratio < estimate.high
+    with pytest.raises(SeDeployError, match="needs a way to load both sides again"):
+        interleaved_ratio(clock.spend(1), clock.spend(1), config, LatencyConfig())
+    with pytest.raises(SeDeployError, match="sessions 4 for 6 rounds"):
+        InterleaveConfig(rounds=6, sessions=4)

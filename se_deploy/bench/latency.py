@@ -12,7 +12,7 @@ import enum
 import gc
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,10 +20,15 @@ import numpy as np
 from se_deploy.errors import SeDeployError
 
 Call = Callable[[], object]
+Reopen = Callable[[], tuple[Call, Call, Callable[[], None]]]  # fresh A and B calls, and a closer
 OVERHEAD_CALLS = 10_000
 RATIO_METHOD = (
     "geometric mean over rounds of (median SE call / median base call) within the round; "
     "percentile bootstrap over rounds"
+)
+SESSIONS_METHOD = (
+    "geometric mean over rounds of (median SE call / median base call) within the round; "
+    "percentile bootstrap over sessions (fresh loads of both sides), then rounds within them"
 )
 
 
@@ -148,11 +153,18 @@ class InterleaveConfig:
     seed: int = 0
     resamples: int = 2000
     confidence: float = 0.95
+    # Fresh loads of both sides the rounds are split over. Two loads of one model differ more
+    # than two rounds of one load (memory placement, runtime arenas); resampling sessions puts
+    # that into the interval, so a rerun lands inside it.
+    sessions: int = 1
 
     def __post_init__(self) -> None:
         problems = []
         if self.rounds < 2:
             problems.append(f"rounds {self.rounds} (use >= 2: the interval resamples rounds)")
+        if self.sessions < 1 or self.rounds < 2 * self.sessions:
+            problems.append(f"sessions {self.sessions} for {self.rounds} rounds (use 1 <= "
+                            "sessions <= rounds / 2: each session needs two rounds)")  # fmt: skip
         if self.calls_per_round < 1:
             problems.append(f"calls_per_round {self.calls_per_round} (use >= 1)")
         if self.resamples < 100:
@@ -165,16 +177,18 @@ class InterleaveConfig:
 
 @dataclass(frozen=True)
 class PairedTimings:
-    """Per-round median call time (seconds) of A and B, and whether A went first that round."""
+    """Per-round median call time (seconds) of A and B, whether A went first that round, and the
+    session (load of both sides) the round ran in."""
 
     a_s: np.ndarray
     b_s: np.ndarray
     a_first: np.ndarray
+    session: np.ndarray
 
     def to_dict(self) -> dict[str, Any]:
         return {"a_round_ms": (self.a_s * 1e3).round(6).tolist(),
                 "b_round_ms": (self.b_s * 1e3).round(6).tolist(),
-                "a_first": self.a_first.tolist()}  # fmt: skip
+                "a_first": self.a_first.tolist(), "session": self.session.tolist()}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -189,6 +203,7 @@ class RatioEstimate:
     resamples: int
     seed: int
     method: str = RATIO_METHOD
+    sessions: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -210,7 +225,8 @@ def measure_interleaved(
         a_s.append(t_first if first else t_second)
         b_s.append(t_second if first else t_first)
         a_first.append(first)
-    return PairedTimings(np.array(a_s), np.array(b_s), np.array(a_first))
+    return PairedTimings(np.array(a_s), np.array(b_s), np.array(a_first),
+                         np.zeros(len(a_s), dtype=int))  # fmt: skip
 
 
 def bootstrap_ratio(
@@ -219,28 +235,62 @@ def bootstrap_ratio(
     resamples: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
+    session: np.ndarray | None = None,
 ) -> RatioEstimate:
     """A/B ratio as the geometric mean of per-round ratios; the interval resamples whole rounds
-    (keeping each round's pair together, which is what cancels drift)."""
+    (keeping each round's pair together, which is what cancels drift). With more than one
+    `session` label it resamples sessions first, then rounds within each drawn session."""
     a_s, b_s = np.asarray(a_s, np.float64), np.asarray(b_s, np.float64)
     if a_s.shape != b_s.shape or a_s.size < 2 or (a_s <= 0).any() or (b_s <= 0).any():
         raise SeDeployError("bootstrap_ratio needs two equal-length series of >= 2 positive "
                             "round times")  # fmt: skip
     log_ratios = np.log(a_s) - np.log(b_s)
+    labels = np.zeros(a_s.size, int) if session is None else np.asarray(session)
+    groups = [log_ratios[labels == label] for label in np.unique(labels)]
     rng = np.random.default_rng(seed)
-    picks = rng.integers(0, log_ratios.size, size=(resamples, log_ratios.size))
-    boot = np.exp(log_ratios[picks].mean(axis=1))
+    if len(groups) == 1:
+        picks = rng.integers(0, log_ratios.size, size=(resamples, log_ratios.size))
+        boot = np.exp(log_ratios[picks].mean(axis=1))
+    else:
+        boot = np.exp([_two_stage_mean(groups, rng) for _ in range(resamples)])
     tail = (1.0 - confidence) / 2
     low, high = np.quantile(boot, [tail, 1.0 - tail])
+    method = RATIO_METHOD if len(groups) == 1 else SESSIONS_METHOD
     return RatioEstimate(float(np.exp(log_ratios.mean())), float(low), float(high), confidence,
-                         int(a_s.size), resamples, seed)  # fmt: skip
+                         int(a_s.size), resamples, seed, method, len(groups))  # fmt: skip
+
+
+def _two_stage_mean(groups: list[np.ndarray], rng: np.random.Generator) -> float:
+    drawn = [groups[i] for i in rng.integers(0, len(groups), len(groups))]
+    return float(np.concatenate([g[rng.integers(0, g.size, g.size)] for g in drawn]).mean())
 
 
 def interleaved_ratio(
-    call_a: Call, call_b: Call, config: InterleaveConfig, warmup: LatencyConfig
+    call_a: Call,
+    call_b: Call,
+    config: InterleaveConfig,
+    warmup: LatencyConfig,
+    reopen: Reopen | None = None,
 ) -> tuple[RatioEstimate, PairedTimings]:
-    """Measure A/B interleaved and estimate the ratio with its interval."""
-    timings = measure_interleaved(call_a, call_b, config, warmup)
-    estimate = bootstrap_ratio(timings.a_s, timings.b_s, config.resamples, config.confidence,
-                               config.seed)  # fmt: skip
-    return estimate, timings
+    """Measure A/B interleaved and estimate the ratio with its interval. With
+    `config.sessions` > 1 the rounds are split over sessions: the first on `call_a`/`call_b`,
+    each later one on fresh loads from `reopen` (closed after its rounds)."""
+    if config.sessions > 1 and reopen is None:
+        raise SeDeployError("sessions > 1 needs a way to load both sides again (reopen)")
+    parts = []
+    for index, rounds in enumerate(np.array_split(np.arange(config.rounds), config.sessions)):
+        part_config = replace(config, rounds=len(rounds), sessions=1, seed=config.seed + index)
+        if index == 0:
+            timings = measure_interleaved(call_a, call_b, part_config, warmup)
+        else:
+            fresh_a, fresh_b, close = reopen()  # type: ignore[misc]
+            try:
+                timings = measure_interleaved(fresh_a, fresh_b, part_config, warmup)
+            finally:
+                close()
+        parts.append(replace(timings, session=np.full(len(rounds), index)))
+    merged = PairedTimings(*(np.concatenate([getattr(p, f) for p in parts])
+                             for f in ("a_s", "b_s", "a_first", "session")))  # fmt: skip
+    estimate = bootstrap_ratio(merged.a_s, merged.b_s, config.resamples, config.confidence,
+                               config.seed, merged.session)  # fmt: skip
+    return estimate, merged

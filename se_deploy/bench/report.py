@@ -146,7 +146,9 @@ def render_markdown(results: BenchResults, plots: list[str], command: str = "") 
         "compute alone; host<->device copies are separate columns in results.csv.",
         "- Ratio: rounds of A and B back to back, order alternating (or seeded random) per "
         "round; per round the median call of each side; the ratio is the geometric mean of the "
-        "per-round ratios, and its interval a percentile bootstrap over rounds.",
+        "per-round ratios, and its interval a percentile bootstrap over sessions (the rounds are "
+        "split over `--sessions` fresh loads of both sides), then over rounds within them, so "
+        "load-to-load variation is inside the interval.",
         "- Accuracy: top-1/top-5 on the eval set; agreement and max |logit diff| against the "
         "PyTorch FP32 logits of the same weights over the same images.",
         "- Memory: peak RSS from before a target's load to after one inference at the largest "

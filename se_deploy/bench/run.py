@@ -23,6 +23,8 @@ import numpy as np
 from se_deploy.backends import Device, Runner, RunnerOptions, TensorSpec, runner_class
 from se_deploy.bench.accuracy import collect_logits, evaluate_runner
 from se_deploy.bench.latency import (
+    Call,
+    Reopen,
     interleaved_ratio,
     measure_latency,
     measure_overhead,
@@ -177,7 +179,7 @@ class _Session:
                 prepared = [self._time(row, runner, batch) if runner else None
                             for row, runner in zip(rows, runners, strict=True)]  # fmt: skip
                 if pair is not None and not any(row.target.skipped for row in rows):
-                    self._interleave(pair, prepared, batch)
+                    self._interleave(pair, prepared, batch, self._reopen(rows, batch))
             for row, runner in zip(rows, runners, strict=True):
                 if runner is not None and self.config.accuracy:
                     self._accuracy(row, runner)
@@ -271,7 +273,25 @@ class _Session:
                 "threads": se.threads, "device": se.device, "errors": [],
                 "ratios": []}  # fmt: skip
 
-    def _interleave(self, pair: dict[str, Any], prepared: list[Any], batch: int) -> None:
+    def _reopen(self, rows: list[TargetRow], batch: int) -> Reopen:
+        """Fresh loads of both sides with the same options and inputs: a ratio session."""
+
+        def reopen() -> tuple[Call, Call, Callable[[], None]]:
+            stack = contextlib.ExitStack()
+            try:
+                runners = [stack.enter_context(runner_class(row.target.backend)().load(
+                    self._artifact(row.target), self._options(row))) for row in rows]  # fmt: skip
+                calls = [runner.prepare(self._feed(runner, batch)).run for runner in runners]
+            except BaseException:
+                stack.close()
+                raise
+            return calls[0], calls[1], stack.close
+
+        return reopen
+
+    def _interleave(
+        self, pair: dict[str, Any], prepared: list[Any], batch: int, reopen: Reopen
+    ) -> None:
         if self.config.interleave is None:
             return
         entry: dict[str, Any] = {"batch_size": batch}
@@ -281,8 +301,9 @@ class _Session:
         self.progress(f"interleave {pair['pair']} batch {batch}")
         try:
             estimate, timings = interleaved_ratio(
-                prepared[0].run, prepared[1].run, self.config.interleave, self.config.latency
-            )
+                prepared[0].run, prepared[1].run, self.config.interleave, self.config.latency,
+                reopen,
+            )  # fmt: skip
         except Exception as exc:  # a bench never stops on one failing backend
             pair["errors"].append(f"interleave batch {batch}: {_message(exc)}")
             return
@@ -291,7 +312,7 @@ class _Session:
                      order=self.config.interleave.order.value)  # fmt: skip
         rounds = timings.to_dict()
         entry.update(se_round_ms=rounds["a_round_ms"], base_round_ms=rounds["b_round_ms"],
-                     se_first=rounds["a_first"])  # fmt: skip
+                     se_first=rounds["a_first"], session=rounds["session"])  # fmt: skip
         pair["ratios"].append(entry)
 
     def _accuracy(self, row: TargetRow, runner: Runner) -> None:
