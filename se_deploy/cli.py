@@ -167,8 +167,8 @@ def bench_command(
     calls_per_round: int = typer.Option(5, help="Calls of each side per round."),
     order: str = typer.Option("alternate", help="Round order: alternate or random (seeded)."),
     sessions: int = typer.Option(
-        6, help="Fresh loads of both sides the rounds are split over; the interval resamples "
-        "them, so load-to-load variation is in it (1: one load, rounds only)."),
+        0, help="Fresh loads of both sides the rounds are split over; the interval resamples "
+        "them, so load-to-load variation is in it (1: one load; 0: min(6, rounds / 2))."),
     dataset: str = typer.Option(
         None,
         help="Eval set: fashion-mnist, synthetic or an ImageFolder dir; default: the set the "
@@ -227,7 +227,8 @@ def bench_command(
     config = BenchConfig(
         latency=LatencyConfig(warmup, warmup_seconds, iterations, duration),
         interleave=InterleaveConfig(rounds, calls_per_round, parse_choice(Order, order, "--order"),
-                                    seed, sessions=sessions) if rounds else None,
+                                    seed, sessions=sessions or min(6, max(1, rounds // 2)))
+        if rounds else None,
         batch_sizes=parse_ints(batch_size, "--batch-size"),
         threads=parse_ints(threads, "--threads"),
         device=device_choice,

@@ -125,3 +125,11 @@ def test_bad_options_are_one_line_and_exit_2(args: list[str], message: str,
                                               tmp_path: Path) -> None:  # fmt: skip
     result = run_cli("bench", "--model", "se_mobilenet", *args, cwd=tmp_path)
     assert (result.returncode, result.stderr) == (2, f"se-deploy: error: {message}\n")
+
+
+def test_more_sessions_than_rounds_allow_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = run_cli("bench", "--model", "se_mobilenet", "--rounds", "4", "--sessions", "3",
+                     cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr == ("se-deploy: error: bad interleave config: sessions 3 for 4 rounds "
+                             "(use 1 <= sessions <= rounds / 2: each session needs two rounds)\n")
