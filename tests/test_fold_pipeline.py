@@ -98,3 +98,21 @@ def test_cli_reports_bad_input_on_one_line(cli, export_root) -> None:
         "se-deploy: error: bad fold options: no images: pass --data fashion-mnist|synthetic|DIR "
         "(gate statistics need real inputs)"
     ]
+
+
+def test_summary_warns_when_the_check_set_loses_more_than_the_budget(capsys, tmp_path) -> None:
+    from se_deploy.fold.pipeline import FoldResult
+    from se_deploy.fold.summary import print_fold_summary
+
+    manifest = {"folded": {"count": 1, "of": 2}, "se_blocks": [],
+                "selection": {"images": 50, "split": "train", "top1_unfolded": 0.97,
+                              "max_drop_pt": 0.3},
+                "check": {"images": 100, "split": "test", "top1_unfolded": 0.93,
+                          "top1_folded": 0.9256, "drop_pt": 0.44, "top1_agreement": 0.98}}
+    print_fold_summary(FoldResult(tmp_path / "model.onnx", tmp_path / "manifest.json", manifest))
+    assert "warning: the check set lost 0.44 pt, more than the 0.3 pt budget" in \
+        " ".join(capsys.readouterr().err.split())
+
+    manifest["check"]["drop_pt"] = 0.2
+    print_fold_summary(FoldResult(tmp_path / "model.onnx", tmp_path / "manifest.json", manifest))
+    assert "warning" not in capsys.readouterr().err

@@ -43,5 +43,9 @@ def print_fold_summary(result: FoldResult, as_json: bool = False) -> None:
                       f"{check['top1_unfolded']:.4f} -> {check['top1_folded']:.4f} "
                       f"(drop {check['drop_pt']:.2f} pt), top-1 agreement "
                       f"{check['top1_agreement']:.4f}")  # fmt: skip
+    if selection and check and check["drop_pt"] > selection["max_drop_pt"]:
+        err_console.print(f"warning: the check set lost {check['drop_pt']:.2f} pt, more than the "
+                          f"{selection['max_drop_pt']} pt budget the selection set kept to (it "
+                          "is training data the model fits better); lower --max-drop")  # fmt: skip
     console.print(f"wrote {result.onnx_path.parent}/ (model.onnx, gate_stats.json, gates.png, "
                   "manifest.json)")
