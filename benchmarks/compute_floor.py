@@ -27,15 +27,14 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from se_cost import export_fp32  # this folder's script: `se-deploy export`, cached under --work
 
 from se_deploy.backends import RunnerOptions, runner_class, unavailable_reason
-from se_deploy.bench.latency import InterleaveConfig, LatencyConfig, interleaved_ratio
-from se_deploy.export import ExportConfig, export_model
+from se_deploy.bench.latency import InterleaveConfig, LatencyConfig, interleaved_ratio, time_calls
 from se_deploy.models import ModelConfig, create_model
 from se_deploy.models.stats import count_macs
 
@@ -103,9 +102,13 @@ def cpu_info() -> dict[str, str]:
     return fields
 
 
+def has_avx512(info: dict[str, str]) -> bool:
+    return "avx512f" in info.get("flags", "").split()
+
+
 def flop_rule(info: dict[str, str]) -> tuple[int, str] | None:
     vendor, family = info.get("vendor_id", ""), int(info.get("cpu family", "0"))
-    avx512 = "avx512f" in info.get("flags", "").split()
+    avx512 = has_avx512(info)
     for rule_vendor, rule_family, needs_avx512, flop, why in PEAK_RULES:
         if vendor == rule_vendor and rule_family in (None, family) and (avx512 or not needs_avx512):
             return flop, why
@@ -135,7 +138,7 @@ def cpu_peak(info: dict[str, str]) -> CpuPeak | None:
     cores = len(os.sched_getaffinity(0))
     rule = flop_rule(info)
     flop, why = rule if rule else (None, "no PEAK_RULES entry for this CPU")
-    lanes = 16 if "avx512f" in info.get("flags", "").split() else 8
+    lanes = 16 if has_avx512(info) else 8
     measured = fma_kernel_gflops(lanes, cores)
     if measured:
         return CpuPeak(cores, measured, flop, why, f"FMA microkernel, {lanes} FP32 lanes")
@@ -151,27 +154,12 @@ def sgemm_gflops(n: int = 2048, repeats: int = 10) -> float:
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
     a @ b  # warm-up: thread pool and caches
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    best = float(time_calls(lambda: a @ b, iterations=repeats).min())
     return 2 * n**3 / best / 1e9
-
-
-def _timed(call) -> float:
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
 
 
 def model_gflop(model: str) -> float:
     return 2 * count_macs(create_model(model, ModelConfig()), INPUT_SIZE) / 1e9
-
-
-def export_fp32(model: str, root: Path, batch: int) -> Path:
-    """`se-deploy export --model MODEL --batch B` (seeded random init, BN settled, 224)."""
-    root = root / f"b{batch}"
-    path = root / model / "fp32" / "model.onnx"
-    if not path.exists():
-        export_model(ExportConfig(model=model, batch=batch, out=root))
-    return path
 
 
 def main() -> None:
@@ -189,7 +177,7 @@ def main() -> None:
     gflop = args.batch * model_gflop(args.model)
     sgemm = sgemm_gflops()
     print(f"CPU: {info.get('model name')} (family {info.get('cpu family')}, "
-          f"avx512f={'avx512f' in info.get('flags', '').split()}, /proc/cpuinfo clock "
+          f"avx512f={has_avx512(info)}, /proc/cpuinfo clock "
           f"{float(info['cpu MHz']) / 1e3:.3f} GHz), {len(os.sched_getaffinity(0))} usable "
           f"cores, load average {os.getloadavg()[0]:.1f}")
     if peak:
@@ -202,7 +190,7 @@ def main() -> None:
     print(f"{args.model} @ {INPUT_SIZE}, batch {args.batch}: {gflop:.3f} GFLOP "
           "(2 x FlopCounterMode multiply-adds)")
 
-    onnx_path = export_fp32(args.model, args.work, args.batch)
+    onnx_path = export_fp32(args.model, args.work / f"b{args.batch}", False, args.batch)
     options = RunnerOptions(threads=args.threads)
     missing = unavailable_reason("openvino", options)
     runners = [runner_class("ort")().load(onnx_path, options)]

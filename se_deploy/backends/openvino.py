@@ -1,8 +1,8 @@
 """OpenVINO runner: the CPU peer runtime a CPU user would otherwise pick, on the same ONNX file.
 
 `core.compile_model` on the ONNX with the LATENCY performance hint and f32 inference precision,
-CPU device. Needs the optional
-`openvino` package (pip install se-deploy[openvino]), imported only here.
+CPU device. Needs the optional `openvino` package (pip install se-deploy[openvino]), imported
+only here.
 """
 
 from __future__ import annotations

@@ -222,6 +222,10 @@ class _Session:
         return TorchModel(target.model or target.label, target.weights,
                           input_size=self.config.input_size)  # fmt: skip
 
+    def _load(self, row: TargetRow) -> Runner:
+        return runner_class(row.target.backend)().load(self._artifact(row.target),
+                                                       self._options(row))  # fmt: skip
+
     def _open(self, row: TargetRow, stack: contextlib.ExitStack) -> Runner | None:
         """Load inside a memory phase that ends after one inference at the largest batch."""
         if row.errors or row.target.skipped:
@@ -230,9 +234,7 @@ class _Session:
         runner: Runner | None = None
         with _step(row, "load"), self.memory.phase() as memory:
             start = time.perf_counter()
-            runner = stack.enter_context(
-                runner_class(row.target.backend)().load(self._artifact(row.target),
-                                                        self._options(row)))  # fmt: skip
+            runner = stack.enter_context(self._load(row))
             row.figures["load_s"] = time.perf_counter() - start
             runner.infer(self._feed(runner, max(self.config.batch_sizes)))
         if memory:
@@ -279,8 +281,7 @@ class _Session:
         def reopen() -> tuple[Call, Call, Callable[[], None]]:
             stack = contextlib.ExitStack()
             try:
-                runners = [stack.enter_context(runner_class(row.target.backend)().load(
-                    self._artifact(row.target), self._options(row))) for row in rows]  # fmt: skip
+                runners = [stack.enter_context(self._load(row)) for row in rows]
                 calls = [runner.prepare(self._feed(runner, batch)).run for runner in runners]
             except BaseException:
                 stack.close()
