@@ -9,13 +9,18 @@ percentile-bootstrap 95% interval over rounds):
   printed): `plain` (what `se-deploy export` writes) and `resize` (the gate expanded to HxW with
   Resize(nearest), which ORT turns into an NCHWc Upsample so the Mul runs NCHWc: no reorders);
   `extended` is the plain graph run without ORT's NCHWc layout pass (graph level `extended`)
-  against the baseline at `all`. FP32 and INT8 (ORT QDQ, s8s8 per-channel, synthetic
-  calibration: latency only). `reorders` counts the nchwc Reorder nodes in ORT's saved
-  optimized graph (SE / base).
+  against the baseline at `all`. Two more FP32 rows are diagnostics, not exact: `squeeze path
+  only` drops every block's Mul (the gates are still computed, as extra graph outputs),
+  `pools only` keeps just the global pools, and `Mul only` multiplies by a constant gate (pool
+  and FCs gone); together they split the SE cost into the pool pass, the small FC ops and the
+  multiply pass, which bounds what any exact graph form can reach. FP32 and
+  INT8 (ORT QDQ, s8s8 per-channel, synthetic calibration: latency only). `reorders` counts
+  the nchwc Reorder nodes in ORT's saved optimized graph (SE / base).
 - `fmnist`: the trained Fashion-MNIST pairs at their own input size. `se-deploy fold --fold-se
-  auto --max-drop 0.3` picks blocks on 5000 train images; the figures are the SE model unfolded
-  and folded against the baseline, top-1 on the 10000 test images (ORT FP32), and latency
-  ratios FP32 and INT8 (the folded fp32 model quantized like the others).
+  auto --max-drop 0.3` picks blocks on 5000 test images and checks the choice on the other
+  5000 (`held-out drop`: the figure the budget is judged by); the figures are the SE model
+  unfolded and folded against the baseline, top-1 on all 10000 test images (ORT FP32), and
+  latency ratios FP32 and INT8 (the folded fp32 model quantized like the others).
 
     python benchmarks/se_cost.py [--part 224,fmnist] [--models se_mobilenet,...]
         [--threads 1] [--batch 1] [--rounds 20] [--calls 5] [--work export/se_cost]
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import json
 import os
 import sys
@@ -50,7 +56,14 @@ from se_deploy.bench.latency import (
 from se_deploy.data import load_dataset
 from se_deploy.errors import SeDeployError
 from se_deploy.export import ExportConfig, export_model
-from se_deploy.export.graph import NameAllocator, add_initializer, inferred_shapes, working_copy
+from se_deploy.export.graph import (
+    NameAllocator,
+    add_initializer,
+    inferred_shapes,
+    prune,
+    rename_inputs,
+    working_copy,
+)
 from se_deploy.export.se_pattern import find_se_blocks
 from se_deploy.fold import FoldConfig, fold_artifact
 from se_deploy.models import get_spec
@@ -142,6 +155,46 @@ def resize_gate_form(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def squeeze_only_form(model: onnx.ModelProto, keep: str = "gate") -> onnx.ModelProto:
+    """Diagnostic: every block's output is its input (no Mul); the gates (keep="gate") or only
+    the pooled vectors (keep="pool") become graph outputs, so ORT still runs that much of the
+    squeeze path. Its cost is that part's alone."""
+    model = working_copy(model)
+    blocks, shapes = find_se_blocks(model), inferred_shapes(model)
+    producer = {node.name: node for node in model.graph.node}
+    kept = [block.scale if keep == "gate" else producer[block.nodes[0]].output[0]
+            for block in blocks]  # fmt: skip
+    rename_inputs(model.graph, {block.output: block.input for block in blocks})
+    model.graph.output.extend(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT,
+                                                            shapes[name])
+                              for name in kept)  # fmt: skip
+    return _checked(prune(model))
+
+
+def mul_only_form(model: onnx.ModelProto, gate: float = 0.5) -> onnx.ModelProto:
+    """Diagnostic: every block multiplies its input by a constant (1, C, 1, 1) gate, so the pool
+    and FCs are gone and the broadcast Mul, with what it does to ORT's layout pass, is left."""
+    model = working_copy(model)
+    names = NameAllocator(model.graph)
+    blocks = find_se_blocks(model)
+    constants = {block.scale: add_initializer(model.graph, names, f"{block.name}/constant_gate",
+                                              np.full((1, block.channels, 1, 1), gate,
+                                                      np.float32))
+                 for block in blocks}  # fmt: skip
+    rename_inputs(model.graph, constants)
+    return _checked(prune(model))
+
+
+def _checked(model: onnx.ModelProto) -> onnx.ModelProto:
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+FORMS = {"resize": resize_gate_form, "squeeze-only": squeeze_only_form,
+         "pool-only": functools.partial(squeeze_only_form, keep="pool"),
+         "mul-only": mul_only_form}  # fmt: skip
+
+
 def max_logit_diff(a: Path, b: Path) -> float:
     outputs = []
     for path in (a, b):
@@ -188,7 +241,7 @@ def write_form(fp32: Path, form: str) -> Path:
     path = fp32.parent.parent / f"fp32-{form}" / "model.onnx"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        onnx.save(resize_gate_form(onnx.load(fp32)), path)
+        onnx.save(FORMS[form](onnx.load(fp32)), path)
         (path.parent / "manifest.json").write_text((fp32.parent / "manifest.json").read_text())
     return path
 
@@ -202,7 +255,7 @@ def part_224(models: list[str], work: Path, timing: Timing, batch: int) -> list[
     for model in models:
         base = get_spec(model).baseline
         se32, base32 = (export_fp32(name, work, False, batch) for name in (model, base))
-        resize32 = write_form(se32, "resize")
+        resize32, squeeze32, pool32, mul32 = (write_form(se32, form) for form in FORMS)
         s8, u8 = QuantScheme.S8S8, QuantScheme.U8S8
         se8, base8 = quantize_int8(se32, "synthetic", s8), quantize_int8(base32, "synthetic", s8)
         seu8, baseu8 = quantize_int8(se32, "synthetic", u8), quantize_int8(base32, "synthetic", u8)
@@ -211,6 +264,9 @@ def part_224(models: list[str], work: Path, timing: Timing, batch: int) -> list[
         cases = [("fp32", "plain", se32, base32, all_, se32),
                  ("fp32", "resize", resize32, base32, all_, se32),
                  ("fp32", "plain, no NCHWc", se32, base32, extended, se32),
+                 ("fp32", "diagnostic: squeeze path only", squeeze32, base32, all_, se32),
+                 ("fp32", "diagnostic: pools only", pool32, base32, all_, se32),
+                 ("fp32", "diagnostic: Mul only", mul32, base32, all_, se32),
                  ("int8 s8s8", "plain", se8, base8, all_, se8),
                  ("int8 s8s8", "SE in float", sefloat8, base8, all_, se8),
                  ("int8 u8s8", "plain", seu8, baseu8, all_, seu8)]  # fmt: skip
@@ -249,6 +305,8 @@ def part_fmnist(models: list[str], work: Path, timing: Timing) -> list[dict[str,
                                     f"{manifest['folded']['of']}",
                    "top-1 fp32 SE (base)": f"{top1(fp32):.4f} ({base_top1:.4f})",
                    "fold delta (pt)": f"{(top1(fp32) - unfolded_top1) * 100:+.2f}",
+                   "held-out drop (pt)": f"{manifest['check']['drop_pt']:.2f}"
+                                         if fp32 == folded32 else "",
                    "fp32 SE/base": _cell(timing.ratio(fp32, base32))}  # fmt: skip
             for scheme in (QuantScheme.S8S8, QuantScheme.U8S8):
                 se8 = quantize_int8(fp32, "fashion-mnist", scheme)

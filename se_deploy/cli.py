@@ -395,9 +395,13 @@ def fold_command(
     data: str = typer.Option(None, help="Images: fashion-mnist, synthetic or an ImageFolder dir."),
     data_dir: str = typer.Option(None, help="Directory of the Fashion-MNIST IDX .gz files."),
     calib_size: int = typer.Option(1000, help="Train images for the gate statistics."),
-    select_size: int = typer.Option(5000, help="auto: further train images to choose blocks on."),
-    check_size: int = typer.Option(10000, help="Test images for the reported top-1 (0 skips)."),
-    seed: int = typer.Option(0, help="Seed of the train-split shuffle."),
+    select_size: int = typer.Option(
+        5000, help="auto: held-out (test split) images to choose blocks on."
+    ),
+    check_size: int = typer.Option(
+        10000, help="Other test images for the reported top-1 (0 skips)."
+    ),
+    seed: int = typer.Option(0, help="Seed of the train and test shuffles."),
     out: str = typer.Option(None, help="Run directory (default export/<model>/fp32-folded/)."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:

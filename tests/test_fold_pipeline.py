@@ -52,7 +52,7 @@ def test_auto_fold_writes_the_artifact_and_records_every_decision(export_root, t
     assert manifest["folded"]["count"] == len(folded) >= 1
     model = onnx.load(out / "model.onnx")
     assert len(find_se_blocks(model)) == manifest["folded"]["remaining"] == 13 - len(folded)
-    assert manifest["selection"]["images"] == 64 and manifest["selection"]["split"] == "train"
+    assert manifest["selection"]["images"] == 64 and manifest["selection"]["split"] == "test"
     check = manifest["check"]
     assert check["images"] == 32 and check["split"] == "test"
     assert check["drop_pt"] == pytest.approx((check["top1_unfolded"] - check["top1_folded"]) * 100)
@@ -61,6 +61,26 @@ def test_auto_fold_writes_the_artifact_and_records_every_decision(export_root, t
     assert (out / "gates.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     recorded = {o["path"] for o in json.loads((out / "manifest.json").read_text())["outputs"]}
     assert recorded == {"model.onnx", "gate_stats.json", "gates.png"}
+
+
+def test_selection_and_check_are_disjoint_held_out_images(export_root) -> None:
+    from se_deploy.fold.pipeline import load_fold_images
+    from se_deploy.quantize.calibration import image_input
+
+    target = image_input(onnx.load(export_root / "se_mobilenet" / "fp32" / "model.onnx"))
+    images = load_fold_images(FoldConfig.from_fold_se("auto", **SIZES), target)
+    selection = {image.tobytes() for batch, _ in images.selection for image in batch}
+    check = {image.tobytes() for batch, _ in images.check for image in batch}
+    calibration = {image.tobytes() for batch in images.calibration for image in batch}
+    assert (len(selection), len(check), len(calibration)) == (64, 32, 32)
+    assert not selection & check and not (selection | check) & calibration
+
+
+def test_a_selection_that_leaves_no_check_images_is_refused(export_root, tmp_path) -> None:
+    with pytest.raises(SeDeployError, match=r"none left for the check after 128 selection "
+                                            r"images; lower --select-size"):
+        _fold(export_root, "auto", tmp_path / "none-left", select_size=128)
+    assert not (tmp_path / "none-left").exists()
 
 
 def test_zero_budget_folds_nothing(export_root, tmp_path) -> None:
@@ -105,7 +125,7 @@ def test_summary_warns_when_the_check_set_loses_more_than_the_budget(capsys, tmp
     from se_deploy.fold.summary import print_fold_summary
 
     manifest = {"folded": {"count": 1, "of": 2}, "se_blocks": [],
-                "selection": {"images": 50, "split": "train", "top1_unfolded": 0.97,
+                "selection": {"images": 50, "split": "test", "top1_unfolded": 0.97,
                               "max_drop_pt": 0.3},
                 "check": {"images": 100, "split": "test", "top1_unfolded": 0.93,
                           "top1_folded": 0.9256, "drop_pt": 0.44, "top1_agreement": 0.98}}

@@ -28,9 +28,10 @@ class GateValue(enum.StrEnum):
 
 @dataclass(frozen=True)
 class FoldConfig:
-    """How to fold. Images come from `data`: gate statistics from `calib_size` shuffled train
-    images, auto's selection from the next `select_size` train images (disjoint from them), and
-    the reported accuracy from the first `check_size` test images (0 skips it)."""
+    """How to fold. Gate statistics come from `calib_size` shuffled train images of `data`;
+    auto's selection from `select_size` shuffled test images, and the reported accuracy from up
+    to `check_size` other test images (0 skips it), so the figure the budget is judged by was
+    never used to choose."""
 
     data: str | None = None  # 'fashion-mnist', 'synthetic' or an ImageFolder DIR
     mode: FoldMode = FoldMode.AUTO

@@ -122,28 +122,37 @@ def fold_artifact(
 
 
 def load_fold_images(config: FoldConfig, target: ImageInput) -> FoldImages:
-    """Disjoint calibration and selection sets from one shuffle of the train split; the check
-    set is the first `check_size` test images. Batches match a static batch axis."""
+    """Calibration images from a shuffle of the train split; auto's selection set and the check
+    set from one shuffle of the test split, disjoint. The selection is held out because the
+    model fits its train images: on them folding every se_mobilenet block lost 0.24 pt, on the
+    test images 0.54. Batches match a static batch axis."""
     batch = target.batch or config.batch_size
     train = load_images(config.data, target, CALIBRATION_SPLIT, config.data_dir)
-    order = np.random.default_rng(config.seed).permutation(len(train))
-    calibration = _subset(train, order[: config.calib_size], batch)
-    selection: list[Batch] = []
-    if config.mode is FoldMode.AUTO:
-        picked = order[config.calib_size : config.calib_size + config.select_size]
-        selection = _subset(train, picked, batch)
-        if not selection:
-            raise SeDeployError(f"'{config.data}' has {len(train)} train images, none left for "
-                                f"selection after {config.calib_size} calibration images; "
-                                "lower --calib-size")  # fmt: skip
-    check: list[Batch] = []
-    if config.check_size:
-        test = load_images(config.data, target, CHECK_SPLIT, config.data_dir)
-        check = _subset(test, np.arange(min(config.check_size, len(test))), batch)
+    calibration = _subset(train, _shuffled(len(train), config.seed)[: config.calib_size], batch)
     if not calibration:
         raise SeDeployError(f"'{config.data}' has {len(train)} train images, fewer than one batch "
                             f"of {batch}; use a larger dataset")  # fmt: skip
-    return FoldImages([images for images, _ in calibration], selection, check)
+    auto = config.mode is FoldMode.AUTO
+    if not (auto or config.check_size):
+        return FoldImages([images for images, _ in calibration], [], [])
+    test = load_images(config.data, target, CHECK_SPLIT, config.data_dir)
+    order = _shuffled(len(test), config.seed)
+    held_out = order[config.select_size :] if auto else order
+    selection = _subset(test, order[: config.select_size], batch) if auto else []
+    check = _subset(test, np.sort(held_out[: config.check_size]), batch)
+    if auto and not selection:
+        raise SeDeployError(f"'{config.data}' has {len(test)} test images, fewer than one batch "
+                            f"of {batch} to choose blocks on; use a larger dataset")  # fmt: skip
+    if config.check_size and not check:
+        raise SeDeployError(f"'{config.data}' has {len(test)} test images, none left for the "
+                            f"check after {config.select_size} selection images; lower "
+                            "--select-size or pass --check-size 0")  # fmt: skip
+    return FoldImages([images for images, _ in calibration], selection,
+                      check if config.check_size else [])  # fmt: skip
+
+
+def _shuffled(count: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).permutation(count)
 
 
 def _subset(images: ImageSet, index: np.ndarray, batch: int) -> list[Batch]:
@@ -238,7 +247,7 @@ def _selection_record(
     if config.mode is not FoldMode.AUTO:
         return None
     count = sum(len(labels) for _, labels in images.selection)
-    return {"split": CALIBRATION_SPLIT, "images": count, "top1_unfolded": baseline,
+    return {"split": CHECK_SPLIT, "images": count, "top1_unfolded": baseline,
             "max_drop_pt": config.max_drop,
             "rule": "least output error first; keep a fold while the selection top-1 drop "
                     "<= max_drop"}

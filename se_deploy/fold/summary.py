@@ -45,7 +45,8 @@ def print_fold_summary(result: FoldResult, as_json: bool = False) -> None:
                       f"{check['top1_agreement']:.4f}")  # fmt: skip
     if selection and check and check["drop_pt"] > selection["max_drop_pt"]:
         err_console.print(f"warning: the check set lost {check['drop_pt']:.2f} pt, more than the "
-                          f"{selection['max_drop_pt']} pt budget the selection set kept to (it "
-                          "is training data the model fits better); lower --max-drop")  # fmt: skip
+                          f"{selection['max_drop_pt']} pt budget the selection set kept to "
+                          "(each greedy step keeps a fold when its measured drop is low, noise "
+                          "included); raise --select-size or lower --max-drop")  # fmt: skip
     console.print(f"wrote {result.onnx_path.parent}/ (model.onnx, gate_stats.json, gates.png, "
                   "manifest.json)")
