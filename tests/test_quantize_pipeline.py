@@ -79,6 +79,26 @@ def test_int8_is_per_channel_qdq_agrees_with_float_and_keeps_se_blocks(
     assert manifest["se_blocks"]["excluded_nodes"] == []
     assert manifest["calibration"]["images"] == 256 and manifest["calibration"]["split"] == "train"
     assert manifest["options"]["scheme"] == "s8s8" and manifest["options"]["per_channel"]
+    assert manifest["int8"]["clamps_absorbed"] == 0  # int8 activations: left as quantized
+
+
+def test_u8s8_drops_the_relus_before_se_blocks_and_keeps_the_blocks(
+    quant_root: Path, tmp_path: Path
+) -> None:
+    source = resolve_source(None, TRAINED, "fp32", quant_root)
+    config = QuantConfig("int8", calib="synthetic", calib_size=64, scheme="u8s8")
+    result = quantize_artifact(source, config, tmp_path / "u8s8")
+    model = onnx.load(result.onnx_path)
+    simulated = strip_qdq(model)
+    blocks = find_se_blocks(simulated)
+    assert len(blocks) == result.manifest["se_blocks"]["found_in_artifact"] == SE_BLOCKS
+    assert result.manifest["int8"]["clamps_absorbed"] >= SE_BLOCKS
+    index = GraphIndex(simulated)  # each SE input is now quantized straight from its conv
+    assert {index.producer[block.input].op_type for block in blocks} == {"Conv"}
+    assert sum(node.op_type == "Relu" for node in model.graph.node) == SE_BLOCKS  # SE's own
+    fp32 = quant_root / TRAINED / "fp32" / "model.onnx"
+    reference, candidate = logits(fp32, eval_images()), logits(result.onnx_path, eval_images())
+    assert (candidate.argmax(1) == reference.argmax(1)).mean() >= 0.9
 
 
 def test_se_float_nodes_carry_no_qdq(quantized: dict) -> None:

@@ -4,6 +4,7 @@ simulate, so tools written for float graphs (the SE finder) work on an INT8 arti
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -101,3 +102,76 @@ def _constant_dequantized(index: GraphIndex, node: onnx.NodeProto) -> np.ndarray
         zero_point = zero_point.reshape(shape) if zero_point.size == scale.size else zero_point
     dequantized = (x.astype(np.float32) - zero_point.astype(np.float32)) * scale
     return dequantized.astype(scale.dtype)
+
+
+def absorb_clamps(
+    model: onnx.ModelProto, keep: Collection[str] = ()
+) -> tuple[onnx.ModelProto, int]:
+    """Drop each Relu or Clip sandwiched as Q1 -> DQ1 -> clamp -> Q2 whose bounds lie at or
+    beyond Q2's own range: Q2 then clamps exactly as the node did, so Q2 reads Q1's input
+    directly (one rounding instead of two). Nodes named in `keep` stay. Returns the model and
+    how many clamps went.
+
+    Why: ORT fuses this at load time only when the clamp's output has a single reader. Before an
+    SE block it has two (the pool and the Mul), so ORT ran a full-map DequantizeLinear and
+    QuantizeLinear per block; ORT's own QDQKeepRemovableActivations=False removes these but
+    also the Relus inside the SE blocks, which the SE finder needs.
+    """
+    model = clone(model)
+    index = GraphIndex(model)
+    absorbed = 0
+    for node in model.graph.node:
+        q1 = _absorbable_source(index, node) if node.name not in keep else None
+        if q1 is None:
+            continue
+        index.consumers[node.output[0]][0].input[0] = q1.input[0]
+        absorbed += 1
+    return (prune(model) if absorbed else model), absorbed
+
+
+def _absorbable_source(index: GraphIndex, clamp: onnx.NodeProto) -> onnx.NodeProto | None:
+    """Q1 of a Q1 -> DQ1 -> clamp -> Q2 chain that `absorb_clamps` may shorten, else None."""
+    bounds = _clamp_bounds(index, clamp)
+    if bounds is None or clamp.output[0] in index.graph_outputs:
+        return None
+    dq1 = index.producer.get(clamp.input[0])
+    q1 = index.producer.get(dq1.input[0]) if dq1 is not None else None
+    readers = index.consumers.get(clamp.output[0], [])
+    if dq1 is None or dq1.op_type != DEQUANTIZE or q1 is None or q1.op_type != QUANTIZE:
+        return None
+    if len(readers) != 1 or readers[0].op_type != QUANTIZE:
+        return None
+    if len(index.consumers.get(dq1.output[0], [])) != 1 or dq1.output[0] in index.graph_outputs:
+        return None
+    return q1 if _quantize_clamps_within(index, readers[0], *bounds) else None
+
+
+def _clamp_bounds(index: GraphIndex, node: onnx.NodeProto) -> tuple[float, float] | None:
+    """(low, high) of a Relu or of a Clip with constant bounds (opset 11+ inputs), else None."""
+    if node.op_type == "Relu":
+        return 0.0, np.inf
+    if node.op_type != "Clip" or len(node.attribute):
+        return None
+    bounds = [-np.inf, np.inf]
+    for position in (1, 2):
+        if len(node.input) > position and node.input[position]:
+            value = index.constant(node.input[position])
+            if value is None or value.size != 1:
+                return None
+            bounds[position - 1] = float(value.reshape(-1)[0])
+    return bounds[0], bounds[1]
+
+
+def _quantize_clamps_within(index: GraphIndex, q: onnx.NodeProto, low: float, high: float) -> bool:
+    """Whether a per-tensor QuantizeLinear maps every value <= low to its type's minimum code and
+    every value >= high to its maximum, i.e. clamps at least as tightly as [low, high]."""
+    scale = index.constant(q.input[1])
+    zero_point = index.constant(q.input[2]) if len(q.input) > 2 and q.input[2] else None
+    if scale is None or zero_point is None or scale.size != 1 or zero_point.size != 1:
+        return False
+    step = float(scale.reshape(-1)[0])
+    if zero_point.dtype.kind not in "iu" or not step > 0:
+        return False
+    codes, zero = np.iinfo(zero_point.dtype), int(zero_point.reshape(-1)[0])
+    lowest, highest = np.round(low / step) + zero, np.round(high / step) + zero
+    return bool(lowest <= codes.min and highest >= codes.max)
