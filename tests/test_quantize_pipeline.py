@@ -234,3 +234,18 @@ def test_eval_pads_the_last_batch_of_a_static_batch_artifact(tmp_path: Path) -> 
             for path in (static, dynamic)]  # fmt: skip
     assert rows[0]["count"] == rows[1]["count"] == 128
     assert (rows[0]["top1"], rows[0]["top5"]) == (rows[1]["top1"], rows[1]["top5"])
+
+
+def test_summary_points_se_models_quantized_s8s8_at_u8s8(quantized: dict, capsys) -> None:
+    from se_deploy.quantize.pipeline import QuantizeResult
+    from se_deploy.quantize.summary import print_quantize_summary
+
+    path = quantized["int8"]
+    manifest = manifest_of(path)
+    print_quantize_summary(QuantizeResult(path, path.parent / "manifest.json", manifest))
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "--scheme u8s8 runs them as integer ops" in printed
+    assert "Relu/Clip folded into Quantize" in printed
+    manifest["options"]["scheme"] = "u8s8"
+    print_quantize_summary(QuantizeResult(path, path.parent / "manifest.json", manifest))
+    assert "--scheme u8s8" not in capsys.readouterr().out

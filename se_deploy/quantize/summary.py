@@ -32,7 +32,15 @@ def print_quantize_summary(result: QuantizeResult) -> None:
     fields["seconds"] = f"{sum(manifest['seconds'].values()):.2f}"
     rows = [{"field": key, "value": str(value)} for key, value in fields.items()]
     print_table("se-deploy quantize", rows, [("field", "field"), ("value", "value")])
+    if se["found"] and options.get("scheme", "").startswith("s8"):
+        console.print(_SCHEME_HINT)
     console.print(f"wrote {result.onnx_path} and {result.manifest_path.name}")
+
+
+# Measured with benchmarks/se_cost.py; README "Where the cost comes from" has the table.
+_SCHEME_HINT = ("note: with int8 activations ORT CPU runs each SE block's pool and Mul in float "
+                "between Q/DQ pairs; --scheme u8s8 runs them as integer ops (se_mobilenet at "
+                "224: SE/base 2.1x -> 1.33x). TensorRT takes s8s8 only.")  # fmt: skip
 
 
 def _judged(manifest: dict[str, Any], parity: dict[str, Any]) -> str:
@@ -50,6 +58,7 @@ def _int8_fields(manifest: dict[str, Any]) -> dict[str, str]:
         "scheme": f"{options['scheme']} QDQ, per-channel {options['per_channel']}, "
         f"reduce-range {options['reduce_range']}",
         "Q / DQ nodes": f"{int8['quantize_nodes']} / {int8['dequantize_nodes']}",
+        "Relu/Clip folded into Quantize": str(int8["clamps_absorbed"]),
         "ops in int8 / float": f"{sum(int8['int8_ops'].values())} / "
         f"{sum(int8['float_ops'].values())}",
     }
