@@ -1,5 +1,6 @@
-"""QDQ graphs: tell them apart, count what runs in INT8, and read them as the float graph they
-simulate, so tools written for float graphs (the SE finder) work on an INT8 artifact too."""
+"""QDQ graphs: tell them apart, count what runs in INT8, read them as the float graph they
+simulate, so tools written for float graphs (the SE finder) work on an INT8 artifact too, and
+shorten the Relu/Clip chains that ORT leaves unfused in front of SE blocks."""
 
 from __future__ import annotations
 
