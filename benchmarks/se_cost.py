@@ -6,8 +6,9 @@ percentile-bootstrap 95% interval over rounds):
 
 - `224`: the paper pairs at 224x224, batch 1, seeded random init with settled BatchNorm
   (latency only). Forms of the same SE graph, all exact (max |logit diff| vs the plain export is
-  printed): `plain` (what `se-deploy export` writes) and `resize` (the gate expanded to HxW with
-  Resize(nearest), which ORT turns into an NCHWc Upsample so the Mul runs NCHWc: no reorders);
+  printed): `plain` (what `se-deploy export` writes) and `resize` (`--se-gate resize`: the gate
+  expanded to HxW with Resize(nearest), which ORT turns into an NCHWc Upsample so the Mul runs
+  NCHWc: no reorders);
   `extended` is the plain graph run without ORT's NCHWc layout pass (graph level `extended`)
   against the baseline at `all`. Two more FP32 rows are diagnostics, not exact: `squeeze path
   only` drops every block's Mul (the gates are still computed, as extra graph outputs),
@@ -64,6 +65,7 @@ from se_deploy.export.graph import (
     rename_inputs,
     working_copy,
 )
+from se_deploy.export.passes import expand_se_gates
 from se_deploy.export.se_pattern import find_se_blocks
 from se_deploy.fold import FoldConfig, fold_artifact
 from se_deploy.models import get_spec
@@ -132,29 +134,6 @@ def reorders(path: Path, threads: int, level: GraphOptimization = GraphOptimizat
     return ops["ReorderInput"] + ops["ReorderOutput"] + ops["Transpose"]
 
 
-def resize_gate_form(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Exact rewrite: Mul(x, Resize(gate, scales [1, 1, H, W], nearest/asymmetric/floor)).
-    ORT's NCHWc pass accepts a Mul only when both inputs have equal shapes; this gives it one."""
-    model = working_copy(model)
-    shapes = inferred_shapes(model)
-    names = NameAllocator(model.graph)
-    by_output = {node.output[0]: node for node in model.graph.node}
-    for block in find_se_blocks(model):
-        _, _, height, width = shapes[block.input]
-        scales = add_initializer(model.graph, names, f"{block.name}/gate_hw_scales",
-                                 np.array([1, 1, height, width], np.float32))  # fmt: skip
-        expanded = names(f"{block.scale}_hw")
-        resize = helper.make_node(
-            "Resize", [block.scale, "", scales], [expanded], name=names(f"{block.name}/Resize"),
-            mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor",
-        )  # fmt: skip
-        mul = by_output[block.output]
-        mul.input[list(mul.input).index(block.scale)] = expanded
-        model.graph.node.insert(list(model.graph.node).index(mul), resize)
-    onnx.checker.check_model(model, full_check=True)
-    return model
-
-
 def squeeze_only_form(model: onnx.ModelProto, keep: str = "gate") -> onnx.ModelProto:
     """Diagnostic: every block's output is its input (no Mul); the gates (keep="gate") or only
     the pooled vectors (keep="pool") become graph outputs, so ORT still runs that much of the
@@ -190,7 +169,7 @@ def _checked(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-FORMS = {"resize": resize_gate_form, "squeeze-only": squeeze_only_form,
+FORMS = {"resize": expand_se_gates, "squeeze-only": squeeze_only_form,
          "pool-only": functools.partial(squeeze_only_form, keep="pool"),
          "mul-only": mul_only_form}  # fmt: skip
 

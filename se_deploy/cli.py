@@ -287,6 +287,11 @@ def export_command(
     data_dir: str = typer.Option(None, help="Directory of the Fashion-MNIST IDX .gz files."),
     verify_samples: int = typer.Option(8, help="Inputs per source for the PyTorch comparison."),
     seed: int = typer.Option(0, help="Seed for random init and random verification inputs."),
+    se_gate: str = typer.Option(
+        "broadcast", help="How each SE gate reaches its Mul: broadcast (1x1) or resize (repeated "
+        "to HxW: same outputs, keeps ORT CPU's NCHWc layout; faster for MobileNets, slower for "
+        "ShuffleNet, see README).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
     """Export to ONNX with SE blocks canonicalized, simplified and verified against PyTorch.
@@ -306,6 +311,7 @@ def export_command(
         batch=batch, dynamic_batch=dynamic_batch, opset=opset, out=Path(out), width=width,
         num_classes=num_classes, in_chans=in_chans, small_input=small_input, dataset=dataset,
         data_dir=Path(data_dir) if data_dir else None, verify_samples=verify_samples, seed=seed,
+        se_gate=se_gate,
     )  # fmt: skip
     with step_display(config) as on_step:
         result = export_model(config, on_step)

@@ -1,4 +1,5 @@
-"""Checkpoints as `se-deploy train` writes them and tiny export configs for the export tests."""
+"""Checkpoints as `se-deploy train` writes them, tiny export configs and tiny exported graphs
+for the export and fold tests."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import json
 import math
 from pathlib import Path
 
+import onnx
 import torch
 from torch import nn
 
 from se_deploy.export import ExportConfig
+from se_deploy.export.onnx_export import export_onnx
+from se_deploy.export.passes import export_passes, run_passes
+from se_deploy.export.pipeline import load_source_model
 from se_deploy.models import ModelConfig, SEConfig, create_model
 from tests.conftest import TINY, TINY_SIZE
 
@@ -62,3 +67,13 @@ def tiny_config(name: str, out: Path, **options) -> ExportConfig:
     tiny = {"width": TINY.width, "num_classes": TINY.num_classes, "small_input": True,
             "input_size": TINY_SIZE, "verify_samples": 4}  # fmt: skip
     return ExportConfig(model=name, out=out, **{**tiny, **options})
+
+
+def tiny_graph(name: str, se_gate: str = "broadcast") -> onnx.ModelProto:
+    """The graph `se-deploy export` writes for a tiny `name` (same exporter and passes), minus
+    its PyTorch parity check, which the export tests run; keeps fixtures cheap."""
+    config = ExportConfig(model=name, width=TINY.width, num_classes=TINY.num_classes,
+                          small_input=TINY.small_input, input_size=TINY_SIZE)  # fmt: skip
+    source = load_source_model(config)
+    exported = export_onnx(source.module, (1, 3, TINY_SIZE, TINY_SIZE), config.opset, False)
+    return run_passes(exported, export_passes(se_gate))[0]

@@ -129,8 +129,8 @@ def test_dataset_images_are_verified_too(tmp_path: Path) -> None:
 def test_a_parity_failure_writes_nothing_and_shows_the_figures(tmp_path, monkeypatch) -> None:
     run_passes = export_pipeline.run_passes
 
-    def corrupting_passes(model: onnx.ModelProto):
-        graph, records = run_passes(model)
+    def corrupting_passes(model: onnx.ModelProto, passes):
+        graph, records = run_passes(model, passes)
         gemm = next(node for node in graph.graph.node if node.op_type == "Gemm")
         bias = next(init for init in graph.graph.initializer if init.name == gemm.input[2])
         shifted = numpy_helper.to_array(bias) + np.arange(TINY.num_classes, dtype=np.float32)

@@ -8,36 +8,24 @@ import pytest
 from onnx import numpy_helper
 
 from se_deploy.errors import SeDeployError
-from se_deploy.export import ExportConfig
-from se_deploy.export.onnx_export import export_onnx
-from se_deploy.export.passes import run_passes
-from se_deploy.export.pipeline import load_source_model
+from se_deploy.export.passes import expand_se_gates
 from se_deploy.export.se_pattern import find_se_blocks
 from se_deploy.fold import FoldConfig, FoldMode, FoldSite, collect_gate_stats, fold_se_blocks
 from se_deploy.fold.gate_stats import GateStats
 from se_deploy.fold.rewrite import FoldTarget, fold_targets, named_se_blocks
 from se_deploy.fold.select import select_greedy, select_listed
 from se_deploy.models import list_models
-from tests.conftest import TINY, TINY_SIZE
+from tests.conftest import TINY_SIZE
 from tests.export_graphs import GraphBuilder, assert_same_outputs, run_unoptimized
+from tests.export_support import tiny_graph
 
 SE_MODELS = [name for name in list_models() if name.startswith("se_") or name.endswith("_small")
              or name.endswith("_large")]  # fmt: skip
 
 
-def _export(name: str) -> onnx.ModelProto:
-    """The graph `se-deploy export` writes (same exporter and passes), minus its PyTorch parity
-    check, which the export tests run; keeps this module's fixture cheap."""
-    config = ExportConfig(model=name, width=TINY.width, num_classes=TINY.num_classes,
-                          small_input=TINY.small_input, input_size=TINY_SIZE)  # fmt: skip
-    source = load_source_model(config)
-    exported = export_onnx(source.module, (1, 3, TINY_SIZE, TINY_SIZE), config.opset, False)
-    return run_passes(exported)[0]
-
-
 @pytest.fixture(scope="module")
 def exports() -> dict[str, onnx.ModelProto]:
-    return {name: _export(name) for name in SE_MODELS}
+    return {name: tiny_graph(name) for name in SE_MODELS}
 
 
 def _constant_gates(model: onnx.ModelProto, seed: int = 1) -> onnx.ModelProto:
@@ -82,6 +70,16 @@ def test_constant_gates_fold_exactly_on_every_se_model(name: str, exports) -> No
     onnx.checker.check_model(folded, full_check=True)
     assert find_se_blocks(folded) == []
     assert len(folded.graph.node) == len(model.graph.node) - 6 * len(blocks)
+    for image in _images(2, seed=5):
+        assert _relative_diff(model, folded, image) < 1e-5
+
+
+def test_constant_gates_fold_exactly_through_the_resize_gate_form(exports) -> None:
+    model = expand_se_gates(_constant_gates(exports["se_mobilenet"]))
+    stats = collect_gate_stats(model, find_se_blocks(model), _images())
+    folded = fold_se_blocks(model, {item.block: item.mean for item in stats})
+    assert find_se_blocks(folded) == []
+    assert not any(node.op_type in ("Resize", "Sigmoid") for node in folded.graph.node)
     for image in _images(2, seed=5):
         assert _relative_diff(model, folded, image) < 1e-5
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from se_deploy.errors import SeDeployError
 from se_deploy.export.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
+from se_deploy.export.passes import SE_GATE_FORMS
 
 DEFAULT_INPUT_SIZE = 224
 MIN_INPUT_SIZE = 16
@@ -35,6 +36,7 @@ class ExportConfig:
     data_dir: Path | None = None
     verify_samples: int = 8
     seed: int = 0
+    se_gate: str = "broadcast"  # a key of passes.SE_GATE_FORMS: how the gate reaches the Mul
 
     def __post_init__(self) -> None:
         problems = []
@@ -50,6 +52,8 @@ class ExportConfig:
             problems.append(f"opset {self.opset} (use {MIN_OPSET}..{MAX_OPSET})")
         if self.input_size is not None and self.input_size < MIN_INPUT_SIZE:
             problems.append(f"input size {self.input_size} (use >= {MIN_INPUT_SIZE})")
+        if self.se_gate not in SE_GATE_FORMS:
+            problems.append(f"--se-gate '{self.se_gate}' (choose {' or '.join(SE_GATE_FORMS)})")
         if self.verify_samples < 1:
             problems.append(f"verify samples {self.verify_samples} (use >= 1)")
         if problems:

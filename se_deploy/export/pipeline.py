@@ -31,7 +31,7 @@ from se_deploy.artifacts import (
 from se_deploy.errors import SeDeployError, VerificationError
 from se_deploy.export.config import DEFAULT_INPUT_SIZE, PRECISION, ExportConfig
 from se_deploy.export.onnx_export import EXPORTER, INPUT_NAME, OUTPUT_NAME, export_onnx
-from se_deploy.export.passes import run_passes
+from se_deploy.export.passes import export_passes, run_passes
 from se_deploy.export.se_pattern import SEBlock, explain_se_misses, find_se_blocks
 from se_deploy.export.verify import (
     FP32,
@@ -88,7 +88,7 @@ def export_model(config: ExportConfig, on_step: StepCallback | None = None) -> E
         shape = (config.trace_batch, source.config.in_chans, source.input_size, source.input_size)
         exported = export_onnx(source.module, shape, config.opset, config.dynamic_batch)
     with clock("graph passes"):
-        graph, records = run_passes(exported)
+        graph, records = run_passes(exported, export_passes(config.se_gate))
     with clock("find SE blocks"):
         blocks = require_se_blocks(graph, source.spec)
     with clock("check graph"):

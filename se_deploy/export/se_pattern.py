@@ -36,7 +36,8 @@ _WINDOW_SQUEEZES = {"AveragePool": Squeeze.AVG, "MaxPool": Squeeze.MAX}
 
 @dataclass(frozen=True)
 class SEBlock:
-    """One canonical SE block: output = input * scale, scale = gate(expand(relu(reduce(pool))))."""
+    """One canonical SE block: output = input * scale, scale = gate(expand(relu(reduce(pool)))),
+    the scale optionally repeated to HxW by a nearest Resize first (same values)."""
 
     name: str  # the nodes' common name prefix, e.g. "/blocks/blocks.3/se"
     input: str  # the feature map x (N, C, H, W) the block squeezes and rescales
@@ -46,7 +47,8 @@ class SEBlock:
     reduced_channels: int
     squeeze: Squeeze
     gate: Gate
-    nodes: tuple[str, ...]  # pool, reduce Conv, Relu, expand Conv, gate, Mul, in graph order
+    nodes: tuple[str, ...]  # pool, reduce Conv, Relu, expand Conv, gate, [Resize,] Mul
+    expanded: bool = False  # the gate reaches the Mul through a Resize to HxW (passes.se_gate)
 
     @property
     def reduction(self) -> float:
@@ -58,7 +60,7 @@ class SEBlock:
             "name": self.name, "input": self.input, "output": self.output, "scale": self.scale,
             "channels": self.channels, "reduced_channels": self.reduced_channels,
             "reduction": round(self.reduction, 4), "squeeze": str(self.squeeze),
-            "gate": str(self.gate), "nodes": list(self.nodes),
+            "gate": str(self.gate), "nodes": list(self.nodes), "expanded": self.expanded,
         }  # fmt: skip
 
 
@@ -85,6 +87,7 @@ class SEMatch:
     mul: onnx.NodeProto
     nodes: tuple[str, ...]
     canonical: bool
+    resize: onnx.NodeProto | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ def _block(match: SEMatch) -> SEBlock:
         squeeze=match.squeeze,
         gate=GATES[match.gate.op_type],
         nodes=match.nodes,
+        expanded=match.resize is not None,
     )
 
 
@@ -202,8 +206,9 @@ class _Walk:
         self._advance("Relu", {"Relu"})
         expand = self._fully_connected()
         gate = self._advance("a gate (Sigmoid, HardSigmoid, Tanh or Relu)", set(GATES))
-        mul = self._advance("the Mul that rescales the block input", {"Mul"})
         x = anchor.input[0]
+        resize = self._gate_resize(x)
+        mul = self._advance("the Mul that rescales the block input", {"Mul"})
         if x not in mul.input:
             raise _Broken(f"Mul '{mul.name}' does not rescale '{x}', the squeezed tensor")
         self._check_channels(x, reduce, expand)
@@ -212,8 +217,31 @@ class _Walk:
             x=x, squeeze=squeeze, reduce=reduce, expand=expand, gate=gate, mul=mul,
             nodes=tuple(step.name for step in self.steps),
             canonical=anchor.op_type in GLOBAL_SQUEEZES and reduce.is_conv and expand.is_conv
-            and not skipped,
+            and not skipped, resize=resize,
         )  # fmt: skip
+
+    def _gate_resize(self, x: str) -> onnx.NodeProto | None:
+        """A nearest Resize of the (N, C, 1, 1) gate to x's HxW, if the gate feeds one: it only
+        repeats each value, so the block computes the same thing (passes.se_gate writes it)."""
+        node = self.index.sole_consumer(self.node.output[0])
+        if node is None or node.op_type != "Resize" or node.input[0] != self.node.output[0]:
+            return None
+        if attribute(node, "mode", "nearest") != "nearest" or not self._sizes_match(node, x):
+            return None
+        self.steps.append(node)
+        self.node = node
+        return node
+
+    def _sizes_match(self, resize: onnx.NodeProto, x: str) -> bool:
+        """Whether the Resize's constant scales (or sizes) give x's spatial shape from 1x1."""
+        shape = self.index.shapes.get(x)
+        if not shape or len(shape) != 4 or not all(isinstance(d, int) for d in shape[2:]):
+            return False
+        inputs = list(resize.input) + [""] * (4 - len(resize.input))
+        scales = self.index.constant(inputs[2]) if inputs[2] else None
+        sizes = self.index.constant(inputs[3]) if inputs[3] else None
+        target = scales if scales is not None and scales.size == 4 else sizes
+        return target is not None and target.size == 4 and list(target[2:]) == list(shape[2:])
 
     def _advance(self, expected: str, ops: set[str]) -> onnx.NodeProto:
         """Move to the sole reader of the current output (past shape ops when loose)."""

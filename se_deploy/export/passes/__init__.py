@@ -2,7 +2,8 @@
 
 A pipeline is a sequence of passes; `run_passes` applies one and records each pass's node counts
 for the manifest. `EXPORT_PASSES` is the order `se-deploy export` uses: gates are fused before
-SE canonicalization (which needs a one-op gate) and onnxsim runs last on the cleaned graph.
+SE canonicalization (which needs a one-op gate) and onnxsim runs on the cleaned graph;
+`export_passes` appends the opt-in SE gate form after it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from se_deploy.export.passes.hard_sigmoid import fuse_hard_sigmoid
 from se_deploy.export.passes.hard_swish import fuse_hard_swish
 from se_deploy.export.passes.identity import remove_identity
 from se_deploy.export.passes.se_canonical import canonicalize_se
+from se_deploy.export.passes.se_gate import expand_se_gates
 from se_deploy.export.passes.simplify import simplify
 
 GraphPass = Callable[[onnx.ModelProto], onnx.ModelProto]
@@ -34,6 +36,14 @@ EXPORT_PASSES: tuple[GraphPass, ...] = (
     remove_dead_nodes,
     simplify,
 )
+
+
+SE_GATE_FORMS: dict[str, tuple[GraphPass, ...]] = {"broadcast": (), "resize": (expand_se_gates,)}
+
+
+def export_passes(se_gate: str = "broadcast") -> tuple[GraphPass, ...]:
+    """The export passes for an SE gate form (a key of SE_GATE_FORMS)."""
+    return EXPORT_PASSES + SE_GATE_FORMS[se_gate]
 
 
 @dataclass(frozen=True)
@@ -62,9 +72,12 @@ def run_passes(
 
 __all__ = [
     "EXPORT_PASSES",
+    "SE_GATE_FORMS",
     "GraphPass",
     "PassRecord",
     "canonicalize_se",
+    "expand_se_gates",
+    "export_passes",
     "fold_batchnorm",
     "fuse_hard_sigmoid",
     "fuse_hard_swish",
