@@ -13,7 +13,7 @@ import pytest
 
 from se_deploy.errors import SeDeployError
 from se_deploy.export import ExportConfig
-from se_deploy.export.passes import expand_se_gates
+from se_deploy.export.passes import collapse_se_gates, expand_se_gates
 from se_deploy.export.se_pattern import find_se_blocks
 from se_deploy.models import get_spec, list_models
 from tests.conftest import TINY_SIZE
@@ -77,3 +77,15 @@ def test_the_finder_takes_only_a_nearest_resize_to_the_block_size() -> None:
         if attr.name == "mode":
             attr.s = b"linear"
     assert len(find_se_blocks(resized)) == get_spec("se_mobilenet").se_blocks - 1
+
+
+def test_collapse_undoes_the_resize_form() -> None:
+    plain = tiny_graph("se_mobilenet")
+    collapsed, count = collapse_se_gates(tiny_graph("se_mobilenet", se_gate="resize"))
+    assert count == get_spec("se_mobilenet").se_blocks
+    ops = collections.Counter(node.op_type for node in collapsed.graph.node)
+    assert ops == collections.Counter(node.op_type for node in plain.graph.node)
+    assert not any(block.expanded for block in find_se_blocks(collapsed))
+    image = np.random.default_rng(1).standard_normal((1, 3, TINY_SIZE, TINY_SIZE), np.float32)
+    assert_same_outputs(plain, collapsed, {"input": image})
+    assert collapse_se_gates(plain)[1] == 0

@@ -80,6 +80,7 @@ def test_int8_is_per_channel_qdq_agrees_with_float_and_keeps_se_blocks(
     assert manifest["calibration"]["images"] == 256 and manifest["calibration"]["split"] == "train"
     assert manifest["options"]["scheme"] == "s8s8" and manifest["options"]["per_channel"]
     assert manifest["int8"]["clamps_absorbed"] == 0  # int8 activations: left as quantized
+    assert manifest["int8"]["se_gates_collapsed"] == 0  # broadcast form already
 
 
 def test_u8s8_drops_the_relus_before_se_blocks_and_keeps_the_blocks(
@@ -249,3 +250,20 @@ def test_summary_points_se_models_quantized_s8s8_at_u8s8(quantized: dict, capsys
     manifest["options"]["scheme"] = "u8s8"
     print_quantize_summary(QuantizeResult(path, path.parent / "manifest.json", manifest))
     assert "--scheme u8s8" not in capsys.readouterr().out
+
+
+def test_int8_puts_resize_expanded_gates_back_in_broadcast_form(
+    quant_root: Path, tmp_path: Path
+) -> None:
+    from se_deploy.export.passes import expand_se_gates
+
+    expanded = tmp_path / "expanded" / "model.onnx"
+    expanded.parent.mkdir()
+    onnx.save(expand_se_gates(onnx.load(quant_root / TRAINED / "fp32" / "model.onnx")), expanded)
+    config = QuantConfig("int8", calib="synthetic", calib_size=32, scheme="u8s8")
+    result = quantize_artifact(resolve_source(expanded, None, "fp32"), config, tmp_path / "q")
+    model = onnx.load(result.onnx_path)
+    assert result.manifest["int8"]["se_gates_collapsed"] == SE_BLOCKS
+    assert not any(node.op_type == "Resize" for node in model.graph.node)
+    assert not any(block.expanded for block in find_se_blocks(strip_qdq(model)))
+    assert result.manifest["se_blocks"]["found_in_artifact"] == SE_BLOCKS

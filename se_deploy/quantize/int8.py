@@ -21,6 +21,7 @@ from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, 
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from se_deploy.errors import SeDeployError, VerificationError
+from se_deploy.export.passes import collapse_se_gates
 from se_deploy.export.se_pattern import SEBlock, find_se_blocks
 from se_deploy.quantize.calibration import BatchReader
 from se_deploy.quantize.config import CalibMethod, QuantConfig, QuantScheme, SePrecision
@@ -47,6 +48,7 @@ class Int8Result:
     found_in_artifact: int  # SE blocks the finder sees in the INT8 graph read as float
     calibration_images: int
     clamps_absorbed: int  # Relu/Clip nodes folded into the next QuantizeLinear (qdq)
+    se_gates_collapsed: int  # Resize-expanded SE gates put back in broadcast form first
     seconds: dict[str, float]
 
     def se_record(self, config: QuantConfig) -> dict[str, Any]:
@@ -67,6 +69,7 @@ def quantize_int8(
     """Quantize the float ONNX file `source`; intermediate files go to `workdir`."""
     seconds: dict[str, float] = {}
     start = time.perf_counter()
+    source, collapsed = _broadcast_gates(source, workdir)
     prepared = workdir / "preprocessed.onnx"
     quant_pre_process(str(source), str(prepared))
     seconds["quant_pre_process"] = _since(start)
@@ -97,7 +100,19 @@ def quantize_int8(
     seconds["quantize_static"] = _since(start)
     model, absorbed = _absorb_clamps(onnx.load(str(quantized)), activation_type, blocks)
     found = _require_se_kept(model, blocks, excluded)
-    return Int8Result(model, blocks, excluded, found, reader.images, absorbed, seconds)
+    return Int8Result(model, blocks, excluded, found, reader.images, absorbed, collapsed,
+                      seconds)  # fmt: skip
+
+
+def _broadcast_gates(source: Path, workdir: Path) -> tuple[Path, int]:
+    """The source with Resize-expanded SE gates (`export --se-gate resize`, an FP32 layout form)
+    back in broadcast form, written to `workdir` when that changed anything."""
+    model, collapsed = collapse_se_gates(onnx.load(str(source)))
+    if not collapsed:
+        return source, 0
+    path = workdir / "broadcast_gates.onnx"
+    onnx.save(model, str(path))
+    return path, collapsed
 
 
 def _absorb_clamps(

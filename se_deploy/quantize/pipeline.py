@@ -143,7 +143,8 @@ def _int8(
                         "source": images.source, "images": result.calibration_images,
                         "batch_size": batch_size,
                         "preprocess": images.preprocess.to_dict()},
-        "int8": {**qdq_summary(result.model), "clamps_absorbed": result.clamps_absorbed},
+        "int8": {**qdq_summary(result.model), "clamps_absorbed": result.clamps_absorbed,
+                 "se_gates_collapsed": result.se_gates_collapsed},
         "se_blocks": result.se_record(config),
         "seconds": result.seconds,
     }  # fmt: skip

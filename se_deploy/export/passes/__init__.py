@@ -22,7 +22,7 @@ from se_deploy.export.passes.hard_sigmoid import fuse_hard_sigmoid
 from se_deploy.export.passes.hard_swish import fuse_hard_swish
 from se_deploy.export.passes.identity import remove_identity
 from se_deploy.export.passes.se_canonical import canonicalize_se
-from se_deploy.export.passes.se_gate import expand_se_gates
+from se_deploy.export.passes.se_gate import collapse_se_gates, expand_se_gates
 from se_deploy.export.passes.simplify import simplify
 
 GraphPass = Callable[[onnx.ModelProto], onnx.ModelProto]
@@ -76,6 +76,7 @@ __all__ = [
     "GraphPass",
     "PassRecord",
     "canonicalize_se",
+    "collapse_se_gates",
     "expand_se_gates",
     "export_passes",
     "fold_batchnorm",

@@ -7,7 +7,8 @@ nodes in se_mobilenet at 224, 4 with this form), while ORT turns Resize into an 
 Nearest resizing of a 1x1 map repeats its one value, so outputs are unchanged. Measured
 (benchmarks/se_cost.py, ORT 1.32 CPU FP32, 1 thread, SE/base latency at 224): se_mobilenet
 1.19 -> 1.15-1.17, se_mobilenet_v2 1.25 -> 1.15, mobilenet_v3 about even, se_shufflenet
-1.39 -> 1.59 (its blocks sit between channel shuffles that leave NCHWc anyway), so it is opt-in.
+1.39 -> 1.59 (its blocks sit between channel shuffles that leave NCHWc anyway), so it is opt-in,
+and for FP32 only: `collapse_se_gates` undoes it before INT8 quantization.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ import onnx
 from onnx import helper
 
 from se_deploy.errors import SeDeployError
-from se_deploy.export.graph import NameAllocator, add_initializer, inferred_shapes, working_copy
+from se_deploy.export.graph import (
+    NameAllocator,
+    add_initializer,
+    inferred_shapes,
+    prune,
+    working_copy,
+)
 from se_deploy.export.se_pattern import find_se_blocks
 
 
@@ -51,3 +58,19 @@ def _spatial(shape: tuple | None, block: str) -> tuple[int, int]:
         raise SeDeployError(f"SE block '{block}' has no static HxW ({shape}); the Resize gate "
                             "form needs one: export with a fixed --input-size")  # fmt: skip
     return int(shape[2]), int(shape[3])
+
+
+def collapse_se_gates(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
+    """The inverse of `expand_se_gates`: every expanded block's Mul reads its (N, C, 1, 1) gate
+    again and the Resize goes. Returns the model and how many blocks changed.
+
+    For INT8: quantized, the Resize form ran se_mobilenet at 2.20x its baseline against 1.38x
+    for the broadcast form (u8s8, benchmarks/se_cost.py), so `quantize` collapses it first.
+    """
+    model = working_copy(model)
+    blocks = [block for block in find_se_blocks(model) if block.expanded]
+    nodes = {node.name: node for node in model.graph.node}
+    for block in blocks:
+        resize, mul = nodes[block.nodes[-2]], nodes[block.nodes[-1]]
+        mul.input[list(mul.input).index(resize.output[0])] = block.scale
+    return (prune(model) if blocks else model), len(blocks)
