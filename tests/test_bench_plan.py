@@ -114,3 +114,15 @@ def test_backends_are_checked_before_anything_runs() -> None:
     with pytest.raises(BackendUnavailableError, match=r"^trt: tensorrt is not installed"):
         validate_backends(["trt"])
     validate_backends(["trt", "ort"])  # one usable backend: the trt rows fail on their own
+
+
+def test_two_files_with_one_label_get_the_folders_that_tell_them_apart(tmp_path: Path) -> None:
+    plain = tmp_path / "export" / "se_mobilenet" / "fp32" / "model.onnx"
+    resized = tmp_path / "resize" / "se_mobilenet" / "fp32" / "model.onnx"
+    base = tmp_path / "export" / "mobilenet" / "fp32" / "model.onnx"
+    plan = build_plan(["ort"], pairs=[(plain, base), (resized, base)], artifacts=[plain])
+    labels = [(group.se.label, group.base.label if group.base else None) for group in plan.groups]
+    assert labels == [("export/se_mobilenet/fp32", "mobilenet/fp32"),
+                      ("resize/se_mobilenet/fp32", "mobilenet/fp32"),
+                      ("export/se_mobilenet/fp32", None)]  # fmt: skip
+    assert len({group.se.key for group in plan.groups[:2]}) == 2

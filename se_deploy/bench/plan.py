@@ -219,7 +219,38 @@ def build_plan(
     for path in artifacts:
         for backend in backends:
             groups.append(Group(_file_target(path, Role.SINGLE, backend)))
-    return Plan(tuple(groups))
+    return Plan(tuple(_distinct_labels(groups)))
+
+
+def _distinct_labels(groups: list[Group]) -> list[Group]:
+    """Give different files that would share a key (two exports of one model under different
+    roots, e.g. two SE gate forms) as many parent folders as tell them apart, so their rows,
+    keys and profile folders differ."""
+    paths: dict[str, set[Path]] = {}
+    for target in (t for group in groups for t in group.targets if t.artifact is not None):
+        paths.setdefault(target.key, set()).add(Path(target.artifact))
+    longer = {path: label for shared in paths.values() if len(shared) > 1
+              for path, label in _telling_apart(shared).items()}  # fmt: skip
+    if not longer:
+        return groups
+
+    def relabel(target: Target | None) -> Target | None:
+        if target is None or target.artifact is None or Path(target.artifact) not in longer:
+            return target
+        return replace(target, label=longer[Path(target.artifact)])
+
+    return [Group(relabel(group.se), relabel(group.base)) for group in groups]
+
+
+def _telling_apart(paths: set[Path]) -> dict[Path, str]:
+    """The shortest '<folders>/<file label>' suffixes that differ for every path."""
+    split = {path: _label_and_above(path) for path in paths}
+    for depth in range(1, max(len(path.parts) for path in paths)):
+        labels = {path: "/".join((*above.parts[-depth:], label))
+                  for path, (label, above) in split.items()}  # fmt: skip
+        if len(set(labels.values())) == len(paths):
+            return labels
+    return {path: str(path) for path in paths}
 
 
 def _check_names(backends: Sequence[str], precisions: Sequence[str]) -> None:
@@ -283,11 +314,17 @@ def _file_target(path: Path, role: Role, backend: str) -> Target:
 
 
 def _file_label(path: Path) -> str:
+    return _label_and_above(path)[0]
+
+
+def _label_and_above(path: Path) -> tuple[str, Path]:
     """<model>/<precision> for a file in the export layout (every file there has the same name),
-    else <folder>/<file>."""
+    else <folder>/<file>; and the folder above the ones the label names."""
     if path.stem == "model" and path.parent.parent.name:
-        return f"{path.parent.parent.name}/{path.parent.name}"
-    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+        return f"{path.parent.parent.name}/{path.parent.name}", path.parent.parent.parent
+    if path.parent.name:
+        return f"{path.parent.name}/{path.name}", path.parent.parent
+    return path.name, path.parent
 
 
 def _file_precision(path: Path) -> str:
