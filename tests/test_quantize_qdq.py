@@ -1,5 +1,6 @@
-"""`qdq.absorb_clamps` on a hand-built QDQ graph: which Relu/Clip nodes go, which stay, and that
-the shortened graph computes what the quantized graph did (to one quantization step)."""
+"""`qdq.absorb_clamps` on a hand-built QDQ graph (which Relu/Clip nodes go, which stay, and that
+the shortened graph computes what the quantized graph did, to one quantization step) and on the
+u8 QDQ graph of every registered model."""
 
 from __future__ import annotations
 
@@ -8,8 +9,15 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-from se_deploy.quantize.qdq import absorb_clamps
+from se_deploy.export.se_pattern import find_se_blocks
+from se_deploy.models import list_models
+from se_deploy.quantize.calibration import BatchReader
+from se_deploy.quantize.qdq import absorb_clamps, strip_qdq
+from se_deploy.quantize.se_exclusion import se_node_names
+from tests.conftest import TINY_SIZE
+from tests.export_support import tiny_graph
 
 SCALE = 0.05
 
@@ -84,3 +92,31 @@ def test_clamps_that_still_matter_or_are_kept_stay(zero_point: np.ndarray, keep:
     absorbed, count = absorb_clamps(model, keep=keep)
     assert count == 0
     assert len(absorbed.graph.node) == len(model.graph.node)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_absorbing_clamps_keeps_every_registered_model_close_and_its_se_blocks(
+    name: str, tmp_path
+) -> None:
+    """u8 QDQ of each tiny model as ORT's quantizer writes it (activations kept), against the
+    same graph with its clamps absorbed: the SE blocks stay and the outputs agree to rounding."""
+    graph = tiny_graph(name)
+    blocks = find_se_blocks(graph)
+    source, quantized = tmp_path / "float.onnx", tmp_path / "qdq.onnx"
+    onnx.save(graph, source)
+    rng = np.random.default_rng(0)
+    images = [rng.standard_normal((1, 3, TINY_SIZE, TINY_SIZE), np.float32) for _ in range(8)]
+    reader = BatchReader("input", lambda: iter(images))
+    quantize_static(str(source), str(quantized), reader, quant_format=QuantFormat.QDQ,
+                    per_channel=True, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                    extra_options={"QDQKeepRemovableActivations": True})  # fmt: skip
+    qdq = onnx.load(quantized)
+    absorbed, count = absorb_clamps(qdq, keep=set(se_node_names(blocks)))
+    assert count > 0
+    assert len(find_se_blocks(strip_qdq(absorbed))) == len(blocks)
+    for image in images[:3]:
+        before = ort.InferenceSession(qdq.SerializeToString()).run(None, {"input": image})[0]
+        after = ort.InferenceSession(absorbed.SerializeToString()).run(None, {"input": image})[0]
+        cosine = float((before * after).sum() / np.linalg.norm(before) / np.linalg.norm(after))
+        assert cosine > 0.99, cosine
