@@ -289,8 +289,8 @@ def export_command(
     seed: int = typer.Option(0, help="Seed for random init and random verification inputs."),
     se_gate: str = typer.Option(
         "broadcast", help="How each SE gate reaches its Mul: broadcast (1x1) or resize (repeated "
-        "to HxW: same outputs, keeps ORT CPU's NCHWc layout; faster for MobileNets, slower for "
-        "ShuffleNet, see README).",
+        "to HxW: same outputs, keeps ORT CPU's NCHWc layout; FP32 only, faster for MobileNet "
+        "v1/v2, slower for ShuffleNet, see README).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
