@@ -111,6 +111,13 @@ def inferred_shapes(model: onnx.ModelProto) -> dict[str, Shape]:
     return shapes
 
 
+def static_hw(shape: Shape | None) -> tuple[int, int] | None:
+    """(H, W) of a 4-D NCHW shape whose spatial dims are numbers, else None."""
+    if not shape or len(shape) != 4 or not all(isinstance(dim, int) for dim in shape[2:]):
+        return None
+    return int(shape[2]), int(shape[3])
+
+
 class NameAllocator:
     """Hands out node/tensor names not yet used in the graph, deterministically."""
 

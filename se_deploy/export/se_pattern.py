@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from se_deploy.export.graph import GraphIndex, attribute
+from se_deploy.export.graph import GraphIndex, attribute, static_hw
 from se_deploy.models.se import Gate, Squeeze
 
 GLOBAL_SQUEEZES = {"GlobalAveragePool": Squeeze.AVG, "GlobalMaxPool": Squeeze.MAX}
@@ -107,7 +107,12 @@ class _Broken(Exception):
 
 def find_se_blocks(model: onnx.ModelProto) -> list[SEBlock]:
     """Every canonical SE block in graph order (run the export passes first for other forms)."""
-    matches, _ = scan_se(GraphIndex(model, with_shapes=True), strict=True)
+    return blocks_in(GraphIndex(model, with_shapes=True))
+
+
+def blocks_in(index: GraphIndex) -> list[SEBlock]:
+    """`find_se_blocks` on an index built with shapes, for a pass that needs the shapes too."""
+    matches, _ = scan_se(index, strict=True)
     return [_block(match) for match in matches]
 
 
@@ -234,14 +239,14 @@ class _Walk:
 
     def _sizes_match(self, resize: onnx.NodeProto, x: str) -> bool:
         """Whether the Resize's constant scales (or sizes) give x's spatial shape from 1x1."""
-        shape = self.index.shapes.get(x)
-        if not shape or len(shape) != 4 or not all(isinstance(d, int) for d in shape[2:]):
+        spatial = static_hw(self.index.shapes.get(x))
+        if spatial is None:
             return False
         inputs = list(resize.input) + [""] * (4 - len(resize.input))
         scales = self.index.constant(inputs[2]) if inputs[2] else None
         sizes = self.index.constant(inputs[3]) if inputs[3] else None
         target = scales if scales is not None and scales.size == 4 else sizes
-        return target is not None and target.size == 4 and list(target[2:]) == list(shape[2:])
+        return target is not None and target.size == 4 and tuple(target[2:]) == spatial
 
     def _advance(self, expected: str, ops: set[str]) -> onnx.NodeProto:
         """Move to the sole reader of the current output (past shape ops when loose)."""

@@ -147,8 +147,7 @@ def load_fold_images(config: FoldConfig, target: ImageInput) -> FoldImages:
         raise SeDeployError(f"'{config.data}' has {len(test)} test images, none left for the "
                             f"check after {config.select_size} selection images; lower "
                             "--select-size or pass --check-size 0")  # fmt: skip
-    return FoldImages([images for images, _ in calibration], selection,
-                      check if config.check_size else [])  # fmt: skip
+    return FoldImages([images for images, _ in calibration], selection, check)
 
 
 def _shuffled(count: int, seed: int) -> np.ndarray:

@@ -69,12 +69,12 @@ def quantize_int8(
     """Quantize the float ONNX file `source`; intermediate files go to `workdir`."""
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    source, collapsed = _broadcast_gates(source, workdir)
+    original, float_path, collapsed = _broadcast_gates(source, workdir)
     prepared = workdir / "preprocessed.onnx"
-    quant_pre_process(str(source), str(prepared))
+    quant_pre_process(str(float_path), str(prepared))
     seconds["quant_pre_process"] = _since(start)
     model = onnx.load(str(prepared))
-    blocks = _require_same_se(onnx.load(str(source)), model)
+    blocks = _require_same_se(original, model)
     keep_float = config.se_precision is SePrecision.FLOAT
     if keep_float and not blocks:
         raise SeDeployError(f"--se-precision float keeps SE blocks in float, but '{source}' has "
@@ -104,15 +104,16 @@ def quantize_int8(
                       seconds)  # fmt: skip
 
 
-def _broadcast_gates(source: Path, workdir: Path) -> tuple[Path, int]:
+def _broadcast_gates(source: Path, workdir: Path) -> tuple[onnx.ModelProto, Path, int]:
     """The source with Resize-expanded SE gates (`export --se-gate resize`, an FP32 layout form)
-    back in broadcast form, written to `workdir` when that changed anything."""
+    back in broadcast form, the file holding it (written to `workdir` only when that changed
+    anything) and how many gates changed."""
     model, collapsed = collapse_se_gates(onnx.load(str(source)))
     if not collapsed:
-        return source, 0
+        return model, source, 0
     path = workdir / "broadcast_gates.onnx"
     onnx.save(model, str(path))
-    return path, collapsed
+    return model, path, collapsed
 
 
 def _absorb_clamps(

@@ -19,45 +19,42 @@ from onnx import helper
 
 from se_deploy.errors import SeDeployError
 from se_deploy.export.graph import (
+    GraphIndex,
     NameAllocator,
     add_initializer,
-    inferred_shapes,
     prune,
+    replace_roots,
+    static_hw,
     working_copy,
 )
-from se_deploy.export.se_pattern import find_se_blocks
+from se_deploy.export.se_pattern import blocks_in, find_se_blocks
 
 
 def expand_se_gates(model: onnx.ModelProto) -> onnx.ModelProto:
     model = working_copy(model)
-    shapes = inferred_shapes(model)
+    index = GraphIndex(model, with_shapes=True)
     names = NameAllocator(model.graph)
-    position = {node.output[0]: index for index, node in enumerate(model.graph.node)}
-    inserts = []
-    for block in find_se_blocks(model):
+    replacements = {}
+    for block in blocks_in(index):
         if block.expanded:
             continue
-        height, width = _spatial(shapes.get(block.input), block.name)
+        spatial = static_hw(index.shapes.get(block.input))
+        if spatial is None:
+            raise SeDeployError(f"SE block '{block.name}' has no static HxW "
+                                f"({index.shapes.get(block.input)}); the Resize gate form needs "
+                                "one: export with a fixed --input-size")  # fmt: skip
         scales = add_initializer(model.graph, names, f"{block.name}/gate_hw_scales",
-                                 np.array([1, 1, height, width], np.float32))  # fmt: skip
+                                 np.array([1, 1, *spatial], np.float32))  # fmt: skip
         expanded = names(f"{block.scale}_hw")
         resize = helper.make_node(
             "Resize", [block.scale, "", scales], [expanded], name=names(f"{block.name}/expand_hw"),
             mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor",
         )  # fmt: skip
-        mul = model.graph.node[position[block.output]]
-        mul.input[list(mul.input).index(block.scale)] = expanded
-        inserts.append((position[block.output], resize))
-    for index, resize in sorted(inserts, key=lambda item: -item[0]):
-        model.graph.node.insert(index, resize)
-    return model
-
-
-def _spatial(shape: tuple | None, block: str) -> tuple[int, int]:
-    if not shape or len(shape) != 4 or not all(isinstance(d, int) for d in shape[2:]):
-        raise SeDeployError(f"SE block '{block}' has no static HxW ({shape}); the Resize gate "
-                            "form needs one: export with a fixed --input-size")  # fmt: skip
-    return int(shape[2]), int(shape[3])
+        mul = index.producer[block.output]
+        inputs = [expanded if name == block.scale else name for name in mul.input]
+        replacements[mul.name] = [resize, helper.make_node("Mul", inputs, list(mul.output),
+                                                           name=mul.name)]  # fmt: skip
+    return replace_roots(model, replacements) if replacements else model
 
 
 def collapse_se_gates(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
