@@ -140,8 +140,8 @@ def squeeze_only_form(model: onnx.ModelProto, keep: str = "gate") -> onnx.ModelP
     squeeze path. Its cost is that part's alone."""
     model = working_copy(model)
     blocks, shapes = find_se_blocks(model), inferred_shapes(model)
-    producer = {node.name: node for node in model.graph.node}
-    kept = [block.scale if keep == "gate" else producer[block.nodes[0]].output[0]
+    by_name = {node.name: node for node in model.graph.node}
+    kept = [block.scale if keep == "gate" else by_name[block.nodes[0]].output[0]
             for block in blocks]  # fmt: skip
     rename_inputs(model.graph, {block.output: block.input for block in blocks})
     model.graph.output.extend(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT,
