@@ -123,14 +123,29 @@ def fma_kernel_gflops(lanes: int, cores: int, iterations: int = 200_000_000) -> 
     with tempfile.TemporaryDirectory() as tmp:
         source, binary = Path(tmp) / "fma.c", Path(tmp) / "fma"
         source.write_text(FMA_KERNEL)
-        build = [compiler, "-O3", "-march=native", "-ffp-contract=fast", "-fopenmp",
-                 f"-DLANES={lanes}", str(source), "-o", str(binary)]  # fmt: skip
+        build = [
+            compiler,
+            "-O3",
+            "-march=native",
+            "-ffp-contract=fast",
+            "-fopenmp",
+            f"-DLANES={lanes}",
+            str(source),
+            "-o",
+            str(binary),
+        ]
         if subprocess.run(build, capture_output=True).returncode != 0:
             return None
         env = {**os.environ, "OMP_NUM_THREADS": str(cores), "OMP_PROC_BIND": "true"}
         command = [str(binary), str(iterations)]
-        rates = [float(subprocess.run(command, capture_output=True, text=True, env=env,
-                                      check=True).stdout.split()[1]) for _ in range(3)]
+        rates = [
+            float(
+                subprocess.run(
+                    command, capture_output=True, text=True, env=env, check=True
+                ).stdout.split()[1]
+            )
+            for _ in range(3)
+        ]
     return max(rates)
 
 
@@ -145,8 +160,13 @@ def cpu_peak(info: dict[str, str]) -> CpuPeak | None:
     if flop is None:
         return None
     nominal = float(info["cpu MHz"]) / 1e3
-    return CpuPeak(cores, cores * nominal * flop, flop, why,
-                   "no C compiler: cores x nominal clock x FLOP/cycle")
+    return CpuPeak(
+        cores,
+        cores * nominal * flop,
+        flop,
+        why,
+        "no C compiler: cores x nominal clock x FLOP/cycle",
+    )
 
 
 def sgemm_gflops(n: int = 2048, repeats: int = 10) -> float:
@@ -176,19 +196,27 @@ def main() -> None:
     peak = cpu_peak(info)
     gflop = args.batch * model_gflop(args.model)
     sgemm = sgemm_gflops()
-    print(f"CPU: {info.get('model name')} (family {info.get('cpu family')}, "
-          f"avx512f={has_avx512(info)}, /proc/cpuinfo clock "
-          f"{float(info['cpu MHz']) / 1e3:.3f} GHz), {len(os.sched_getaffinity(0))} usable "
-          f"cores, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"CPU: {info.get('model name')} (family {info.get('cpu family')}, "
+        f"avx512f={has_avx512(info)}, /proc/cpuinfo clock "
+        f"{float(info['cpu MHz']) / 1e3:.3f} GHz), {len(os.sched_getaffinity(0))} usable "
+        f"cores, load average {os.getloadavg()[0]:.1f}"
+    )
     if peak:
-        clock = f" = {peak.cores} cores x {peak.ghz:.2f} GHz x {peak.flop_per_cycle} FLOP/cycle " \
-                f"({peak.rule})" if peak.ghz else f" ({peak.rule})"
+        clock = (
+            f" = {peak.cores} cores x {peak.ghz:.2f} GHz x {peak.flop_per_cycle} FLOP/cycle "
+            f"({peak.rule})"
+            if peak.ghz
+            else f" ({peak.rule})"
+        )
         print(f"peak FP32 ({peak.how}): {peak.gflops:.1f} GFLOP/s{clock}")
     else:
         print("peak FP32: no C compiler and no PEAK_RULES entry; only the SGEMM rate is known")
     print(f"measured SGEMM (numpy BLAS, 2048^2, best of 10): {sgemm:.1f} GFLOP/s")
-    print(f"{args.model} @ {INPUT_SIZE}, batch {args.batch}: {gflop:.3f} GFLOP "
-          "(2 x FlopCounterMode multiply-adds)")
+    print(
+        f"{args.model} @ {INPUT_SIZE}, batch {args.batch}: {gflop:.3f} GFLOP "
+        "(2 x FlopCounterMode multiply-adds)"
+    )
 
     onnx_path = export_fp32(args.model, args.work / f"b{args.batch}", False, args.batch)
     options = RunnerOptions(threads=args.threads)
@@ -202,15 +230,19 @@ def main() -> None:
     if len(calls) == 1:
         calls.append(calls[0])  # no peer: time ORT against itself, the ratio is then ~1
     estimate, timings = interleaved_ratio(
-        calls[0], calls[1], InterleaveConfig(args.rounds, args.calls),
+        calls[0],
+        calls[1],
+        InterleaveConfig(args.rounds, args.calls),
         LatencyConfig(warmup_iterations=20, warmup_seconds=2.0),
-    )  # fmt: skip
+    )
     for runner in runners:
         runner.close()
 
     ort_ms = float(np.median(timings.a_s)) * 1e3
-    print(f"\nORT FP32 (graph level all, threads {args.threads or 'default'}, batch "
-          f"{args.batch}): median of {args.rounds} round medians {ort_ms:.2f} ms per call")
+    print(
+        f"\nORT FP32 (graph level all, threads {args.threads or 'default'}, batch "
+        f"{args.batch}): median of {args.rounds} round medians {ort_ms:.2f} ms per call"
+    )
     floors = [("the SGEMM rate", gflop / sgemm * 1e3)]
     if peak:
         floors.insert(0, ("peak FP32", gflop / peak.gflops * 1e3))
@@ -220,9 +252,11 @@ def main() -> None:
         print(f"OpenVINO: not measured ({missing})")
     else:
         ov_ms = float(np.median(timings.b_s)) * 1e3
-        print(f"OpenVINO FP32 (f32 precision hint, LATENCY): {ov_ms:.2f} ms; ORT/OpenVINO "
-              f"{estimate.ratio:.3f} (95% CI {estimate.low:.3f}-{estimate.high:.3f}, "
-              f"<1 means ORT is faster)")
+        print(
+            f"OpenVINO FP32 (f32 precision hint, LATENCY): {ov_ms:.2f} ms; ORT/OpenVINO "
+            f"{estimate.ratio:.3f} (95% CI {estimate.low:.3f}-{estimate.high:.3f}, "
+            f"<1 means ORT is faster)"
+        )
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 

@@ -25,18 +25,28 @@ from pathlib import Path
 
 import onnx
 
-from se_deploy.errors import SeDeployError
-from se_deploy.export import ExportConfig, ExportResult, export_model, find_se_blocks
+from se_deploy.core.errors import SeDeployError
 from se_deploy.models import get_spec, list_models
+from se_deploy.stages.export import ExportConfig, ExportResult, export_model, find_se_blocks
 
 NOT_IN_SE = frozenset({"Reshape", "Flatten", "Unsqueeze", "Squeeze", "Gemm", "MatMul", "Identity"})
 MIN_OUTPUT_RANGE = 1e-2  # below this the parity figures could not tell two graphs apart
 TARGET_SECONDS = 10.0
 REFERENCE_MODEL = "se_mobilenet"
 COLUMNS = (
-    "model", "SE found/exp", "SE bad ops", "BN", "max abs (limit)", "top-1 agree", "out range",
-    "checker", "nodes exp->final", "seconds", "identical rerun", "status",
-)  # fmt: skip
+    "model",
+    "SE found/exp",
+    "SE bad ops",
+    "BN",
+    "max abs (limit)",
+    "top-1 agree",
+    "out range",
+    "checker",
+    "nodes exp->final",
+    "seconds",
+    "identical rerun",
+    "status",
+)
 
 
 @dataclass
@@ -63,16 +73,22 @@ def check_export(label: str, result: ExportResult, seconds: float) -> Row:
     top1 = min(p["top1_agreement"] for p in parities)
     output_range = min(p["output_range"] for p in parities)
     problems = [
-        *([f"{len(blocks)} SE blocks found, {expected} registered"] if len(blocks) != expected
-          else []),
+        *(
+            [f"{len(blocks)} SE blocks found, {expected} registered"]
+            if len(blocks) != expected
+            else []
+        ),
         *([f"{', '.join(bad_ops)} inside SE blocks"] if bad_ops else []),
         *([f"{batchnorms} BatchNormalization nodes"] if batchnorms else []),
         *([f"max abs diff {max_abs:.3g} > {limit:.3g}"] if max_abs > limit else []),
         *([f"top-1 agreement {top1}"] if top1 < 1.0 else []),
-        *([f"output range {output_range:.3g} < {MIN_OUTPUT_RANGE}"]
-          if output_range < MIN_OUTPUT_RANGE else []),
+        *(
+            [f"output range {output_range:.3g} < {MIN_OUTPUT_RANGE}"]
+            if output_range < MIN_OUTPUT_RANGE
+            else []
+        ),
         *([f"onnx.checker: {checker}"] if checker != "ok" else []),
-    ]  # fmt: skip
+    ]
     cells = {
         "model": label,
         "SE found/exp": f"{len(blocks)}/{expected}",
@@ -109,8 +125,19 @@ def export_and_check(label: str, config: ExportConfig) -> tuple[Row, ExportResul
 
 def rerun_in_cli(config: ExportConfig, first: ExportResult, out: Path) -> tuple[bool, float]:
     """The same export by the CLI in a fresh process: (byte-identical to `first`, wall seconds)."""
-    args = [sys.executable, "-m", "se_deploy", "export", "--model", config.model,
-            "--input-size", str(config.input_size), "--out", str(out), "--json"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "se_deploy",
+        "export",
+        "--model",
+        config.model,
+        "--input-size",
+        str(config.input_size),
+        "--out",
+        str(out),
+        "--json",
+    ]
     start = time.perf_counter()
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
@@ -135,8 +162,11 @@ def run(out: Path, names: list[str], input_size: int) -> list[Row]:
         config = ExportConfig(model=name, input_size=input_size, out=out / "static")
         row, result = export_and_check(name, config)
         rows.append(row)
-        print(f"{name}: {row.cells['seconds']} s, {'ok' if not row.problems else row.problems}",
-              file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"{name}: {row.cells['seconds']} s, {'ok' if not row.problems else row.problems}",
+            file=sys.stderr,
+            flush=True,
+        )
         if name == REFERENCE_MODEL and result is not None:
             reference = (config, result, row)
     if reference is not None:
@@ -145,8 +175,9 @@ def run(out: Path, names: list[str], input_size: int) -> list[Row]:
         row.cells["identical rerun"] = f"{'yes' if identical else 'NO'} (CLI {seconds:.1f} s)"
         if not identical:
             row.problems.append("re-export is not byte-identical")
-        dynamic = ExportConfig(model=REFERENCE_MODEL, input_size=input_size,
-                               dynamic_batch=True, out=out / "dynamic")  # fmt: skip
+        dynamic = ExportConfig(
+            model=REFERENCE_MODEL, input_size=input_size, dynamic_batch=True, out=out / "dynamic"
+        )
         rows.append(export_and_check(f"{REFERENCE_MODEL} --dynamic-batch", dynamic)[0])
     return rows
 
@@ -169,9 +200,11 @@ def main() -> int:
         seconds = float(reference.cells["seconds"])
         verdict = "met" if seconds <= TARGET_SECONDS else "missed"
         size = args.input_size
-        print(f"{REFERENCE_MODEL} export ({size}x{size}, batch 1, verification included): "
-              f"{seconds:.1f} s in process, {reference.cells['identical rerun']} end to end; "
-              f"target <= {TARGET_SECONDS:.0f} s {verdict}")  # fmt: skip
+        print(
+            f"{REFERENCE_MODEL} export ({size}x{size}, batch 1, verification included): "
+            f"{seconds:.1f} s in process, {reference.cells['identical rerun']} end to end; "
+            f"target <= {TARGET_SECONDS:.0f} s {verdict}"
+        )
     return 1 if any(row.problems for row in rows) else 0
 
 

@@ -24,9 +24,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from se_deploy.artifacts import sha256_file
+from se_deploy.core.files import sha256_file
+from se_deploy.core.spec import ZOO_DIR
 from se_deploy.models import get_spec, list_models
-from se_deploy.zoo import ZOO_DIR
 
 DATASET = "fashion-mnist"
 LIMITS = {"fp16": 0.1, "int8": 0.5, "int8-sefloat": 0.5}  # top-1 points below FP32
@@ -34,8 +34,7 @@ LIMITS = {"fp16": 0.1, "int8": 0.5, "int8-sefloat": 0.5}  # top-1 points below F
 
 def se_deploy(*args: str) -> str:
     """Run the CLI; its stdout, or exit with its one-line error."""
-    run = subprocess.run([sys.executable, "-m", "se_deploy", *args], capture_output=True,
-                         text=True)  # fmt: skip
+    run = subprocess.run([sys.executable, "-m", "se_deploy", *args], capture_output=True, text=True)
     if run.returncode != 0:
         sys.exit(f"se-deploy {' '.join(args)} failed: {run.stderr.strip()}")
     return run.stdout
@@ -62,16 +61,34 @@ def export(name: str, root: Path) -> Path:
         recorded = json.loads(manifest.read_text()).get("weights") or {}
         if recorded.get("sha256") == sha256_file(weights):
             return folder / "model.onnx"
-    se_deploy("export", "--weights", str(weights), "--dynamic-batch", "--dataset", DATASET,
-              "--out", str(root))  # fmt: skip
+    se_deploy(
+        "export",
+        "--weights",
+        str(weights),
+        "--dynamic-batch",
+        "--dataset",
+        DATASET,
+        "--out",
+        str(root),
+    )
     return folder / "model.onnx"
 
 
 def quantize(name: str, root: Path, args: argparse.Namespace) -> dict[str, Path]:
     """fp16, int8 and (SE models) int8-sefloat artifacts, by folder tag."""
     common = ["--model", name, "--root", str(root), "--json"]
-    int8 = ["--precision", "int8", "--calib", DATASET, "--calib-size", str(args.calib_size),
-            "--calib-method", args.calib_method, "--verify-size", "512"]  # fmt: skip
+    int8 = [
+        "--precision",
+        "int8",
+        "--calib",
+        DATASET,
+        "--calib-size",
+        str(args.calib_size),
+        "--calib-method",
+        args.calib_method,
+        "--verify-size",
+        "512",
+    ]
     runs = {"fp16": ["--precision", "fp16"], "int8": int8}
     if get_spec(name).se_blocks:
         runs["int8-sefloat"] = [*int8, "--se-precision", "float"]
@@ -83,8 +100,20 @@ def quantize(name: str, root: Path, args: argparse.Namespace) -> dict[str, Path]
 
 
 def evaluate(artifact: Path) -> dict[str, Any]:
-    return json.loads(se_deploy("eval", "--artifact", str(artifact), "--dataset", DATASET,
-                                "--backend", "ort", "--device", "cpu", "--json"))  # fmt: skip
+    return json.loads(
+        se_deploy(
+            "eval",
+            "--artifact",
+            str(artifact),
+            "--dataset",
+            DATASET,
+            "--backend",
+            "ort",
+            "--device",
+            "cpu",
+            "--json",
+        )
+    )
 
 
 def rows_for(name: str, root: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -93,21 +122,26 @@ def rows_for(name: str, root: Path, args: argparse.Namespace) -> list[dict[str, 
     for tag, artifact in quantize(name, root, args).items():
         row = evaluate(artifact)
         drop = round((fp32["top1"] - row["top1"]) * 100, 2)
-        rows.append({**row, "precision": tag, "drop": drop, "limit": LIMITS[tag],
-                     "ok": drop <= LIMITS[tag]})  # fmt: skip
+        rows.append(
+            {**row, "precision": tag, "drop": drop, "limit": LIMITS[tag], "ok": drop <= LIMITS[tag]}
+        )
     return rows
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    header = (f"{'model':<14} {'precision':<13} {'top-1':>7} {'top-5':>7} {'images':>6} "
-              f"{'drop (pt)':>9} {'limit':>6}  ok")  # fmt: skip
+    header = (
+        f"{'model':<14} {'precision':<13} {'top-1':>7} {'top-5':>7} {'images':>6} "
+        f"{'drop (pt)':>9} {'limit':>6}  ok"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         limit = "-" if row["limit"] is None else f"{row['limit']:.1f}"
-        print(f"{row['model']:<14} {row['precision']:<13} {row['top1'] * 100:>7.2f} "
-              f"{row['top5'] * 100:>7.2f} {row['count']:>6} {row['drop']:>9.2f} {limit:>6}  "
-              f"{'yes' if row['ok'] else 'NO'}")  # fmt: skip
+        print(
+            f"{row['model']:<14} {row['precision']:<13} {row['top1'] * 100:>7.2f} "
+            f"{row['top5'] * 100:>7.2f} {row['count']:>6} {row['drop']:>9.2f} {limit:>6}  "
+            f"{'yes' if row['ok'] else 'NO'}"
+        )
 
 
 def main() -> int:
@@ -121,8 +155,10 @@ def main() -> int:
     if not names:
         sys.exit(f"no trained SE model in {ZOO_DIR / DATASET}; run `se-deploy train` first")
     rows = [row for name in names for row in rows_for(name, args.root, args)]
-    print(f"Fashion-MNIST test set, ONNX Runtime CPU, calibration {args.calib_size} train "
-          f"images ({args.calib_method}); drop = FP32 top-1 minus this artifact's, in points")
+    print(
+        f"Fashion-MNIST test set, ONNX Runtime CPU, calibration {args.calib_size} train "
+        f"images ({args.calib_method}); drop = FP32 top-1 minus this artifact's, in points"
+    )
     print_table(rows)
     return 0 if all(row["ok"] for row in rows) else 1
 

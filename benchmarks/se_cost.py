@@ -47,17 +47,16 @@ import onnx
 from onnx import helper
 
 from se_deploy.backends import GraphOptimization, RunnerOptions, runner_class
-from se_deploy.bench.accuracy import evaluate_runner
 from se_deploy.bench.latency import (
     InterleaveConfig,
     LatencyConfig,
     RatioEstimate,
     interleaved_ratio,
 )
-from se_deploy.data import load_dataset
-from se_deploy.errors import SeDeployError
-from se_deploy.export import ExportConfig, export_model
-from se_deploy.export.graph import (
+from se_deploy.bench.score import evaluate_runner
+from se_deploy.core.artifact import resolve_source
+from se_deploy.core.errors import SeDeployError
+from se_deploy.core.onnx.graph import (
     NameAllocator,
     add_initializer,
     inferred_shapes,
@@ -65,25 +64,31 @@ from se_deploy.export.graph import (
     rename_inputs,
     working_copy,
 )
-from se_deploy.export.passes import expand_se_gates
-from se_deploy.export.se_pattern import find_se_blocks
-from se_deploy.fold import FoldConfig, fold_artifact
-from se_deploy.models import get_spec
-from se_deploy.quantize.calibration import (
+from se_deploy.core.onnx.se_pattern import find_se_blocks
+from se_deploy.core.spec import zoo_checkpoint
+from se_deploy.data import load_dataset
+from se_deploy.data.calibration import (
     CALIBRATION_SPLIT,
     BatchReader,
     fixed_batches,
     image_input,
     load_images,
 )
-from se_deploy.quantize.config import Precision, QuantConfig, QuantScheme, SePrecision
-from se_deploy.quantize.int8 import quantize_int8 as quantize_static_int8
-from se_deploy.quantize.pipeline import quantize_artifact
-from se_deploy.quantize.source import resolve_source
-from se_deploy.zoo import zoo_checkpoint
+from se_deploy.models import get_spec
+from se_deploy.stages.export import ExportConfig, export_model
+from se_deploy.stages.export.passes import expand_se_gates
+from se_deploy.stages.fold import FoldConfig, fold_artifact
+from se_deploy.stages.quantize.config import Precision, QuantConfig, QuantScheme, SePrecision
+from se_deploy.stages.quantize.int8 import quantize_int8 as quantize_static_int8
+from se_deploy.stages.quantize.pipeline import quantize_artifact
 
-PAPER_PAIRS = ("se_mobilenet", "se_shufflenet", "se_mobilenet_v2", "mobilenet_v3_small",
-               "mobilenet_v3_large")  # fmt: skip
+PAPER_PAIRS = (
+    "se_mobilenet",
+    "se_shufflenet",
+    "se_mobilenet_v2",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+)
 FMNIST_PAIRS = ("se_mobilenet", "se_shufflenet")
 INPUT = "input"
 
@@ -102,9 +107,11 @@ class Timing:
         try:
             calls = [runner.prepare(_feed(runner)).run for runner in runners]
             estimate, _ = interleaved_ratio(
-                calls[0], calls[1], InterleaveConfig(self.rounds, self.calls),
+                calls[0],
+                calls[1],
+                InterleaveConfig(self.rounds, self.calls),
                 LatencyConfig(warmup_iterations=10),
-            )  # fmt: skip
+            )
         finally:
             for runner in runners:
                 runner.close()
@@ -112,8 +119,9 @@ class Timing:
 
 
 def _load(path: Path, threads: int, level: GraphOptimization = GraphOptimization.ALL):
-    return runner_class("ort")().load(path, RunnerOptions(threads=threads,
-                                                          graph_optimization=level))
+    return runner_class("ort")().load(
+        path, RunnerOptions(threads=threads, graph_optimization=level)
+    )
 
 
 def _feed(runner) -> np.ndarray:
@@ -126,8 +134,9 @@ def reorders(path: Path, threads: int, level: GraphOptimization = GraphOptimizat
     """Layout changes in the graph ORT actually runs: nchwc Reorder nodes and Transposes."""
     with tempfile.TemporaryDirectory() as tmp:
         saved = Path(tmp) / "optimized.onnx"
-        options = RunnerOptions(threads=threads, graph_optimization=level,
-                                optimized_model_path=saved)  # fmt: skip
+        options = RunnerOptions(
+            threads=threads, graph_optimization=level, optimized_model_path=saved
+        )
         runner = runner_class("ort")().load(path, options)
         runner.close()
         ops = collections.Counter(node.op_type for node in onnx.load(saved).graph.node)
@@ -141,12 +150,13 @@ def squeeze_only_form(model: onnx.ModelProto, keep: str = "gate") -> onnx.ModelP
     model = working_copy(model)
     blocks, shapes = find_se_blocks(model), inferred_shapes(model)
     by_name = {node.name: node for node in model.graph.node}
-    kept = [block.scale if keep == "gate" else by_name[block.nodes[0]].output[0]
-            for block in blocks]  # fmt: skip
+    kept = [
+        block.scale if keep == "gate" else by_name[block.nodes[0]].output[0] for block in blocks
+    ]
     rename_inputs(model.graph, {block.output: block.input for block in blocks})
-    model.graph.output.extend(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT,
-                                                            shapes[name])
-                              for name in kept)  # fmt: skip
+    model.graph.output.extend(
+        helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, shapes[name]) for name in kept
+    )
     return _checked(prune(model))
 
 
@@ -156,10 +166,15 @@ def mul_only_form(model: onnx.ModelProto, gate: float = 0.5) -> onnx.ModelProto:
     model = working_copy(model)
     names = NameAllocator(model.graph)
     blocks = find_se_blocks(model)
-    constants = {block.scale: add_initializer(model.graph, names, f"{block.name}/constant_gate",
-                                              np.full((1, block.channels, 1, 1), gate,
-                                                      np.float32))
-                 for block in blocks}  # fmt: skip
+    constants = {
+        block.scale: add_initializer(
+            model.graph,
+            names,
+            f"{block.name}/constant_gate",
+            np.full((1, block.channels, 1, 1), gate, np.float32),
+        )
+        for block in blocks
+    }
     rename_inputs(model.graph, constants)
     return _checked(prune(model))
 
@@ -169,9 +184,12 @@ def _checked(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-FORMS = {"resize": expand_se_gates, "squeeze-only": squeeze_only_form,
-         "pool-only": functools.partial(squeeze_only_form, keep="pool"),
-         "mul-only": mul_only_form}  # fmt: skip
+FORMS = {
+    "resize": expand_se_gates,
+    "squeeze-only": squeeze_only_form,
+    "pool-only": functools.partial(squeeze_only_form, keep="pool"),
+    "mul-only": mul_only_form,
+}
 
 
 def max_logit_diff(a: Path, b: Path) -> float:
@@ -198,8 +216,9 @@ def quantize_int8(
     """`se-deploy quantize` for trained models (checked against the float model on test images);
     for random-init ones (latency only) the same quantizer without that check, which random
     near-tied logits would fail for reasons that have nothing to do with speed."""
-    config = QuantConfig(precision=Precision.INT8, calib=calib, calib_size=128, scheme=scheme,
-                         se_precision=se)  # fmt: skip
+    config = QuantConfig(
+        precision=Precision.INT8, calib=calib, calib_size=128, scheme=scheme, se_precision=se
+    )
     out = fp32.parent.parent / f"{fp32.parent.name.replace('fp32', config.tag)}-{scheme}"
     if (out / "model.onnx").exists():
         return out / "model.onnx"
@@ -240,24 +259,30 @@ def part_224(models: list[str], work: Path, timing: Timing, batch: int) -> list[
         seu8, baseu8 = quantize_int8(se32, "synthetic", u8), quantize_int8(base32, "synthetic", u8)
         sefloat8 = quantize_int8(se32, "synthetic", s8, SePrecision.FLOAT)
         all_, extended = GraphOptimization.ALL, GraphOptimization.EXTENDED
-        cases = [("fp32", "plain", se32, base32, all_, se32),
-                 ("fp32", "resize", resize32, base32, all_, se32),
-                 ("fp32", "plain, no NCHWc", se32, base32, extended, se32),
-                 ("fp32", "diagnostic: squeeze path only", squeeze32, base32, all_, se32),
-                 ("fp32", "diagnostic: pools only", pool32, base32, all_, se32),
-                 ("fp32", "diagnostic: Mul only", mul32, base32, all_, se32),
-                 ("int8 s8s8", "plain", se8, base8, all_, se8),
-                 ("int8 s8s8", "SE in float", sefloat8, base8, all_, se8),
-                 ("int8 u8s8", "plain", seu8, baseu8, all_, seu8)]  # fmt: skip
+        cases = [
+            ("fp32", "plain", se32, base32, all_, se32),
+            ("fp32", "resize", resize32, base32, all_, se32),
+            ("fp32", "plain, no NCHWc", se32, base32, extended, se32),
+            ("fp32", "diagnostic: squeeze path only", squeeze32, base32, all_, se32),
+            ("fp32", "diagnostic: pools only", pool32, base32, all_, se32),
+            ("fp32", "diagnostic: Mul only", mul32, base32, all_, se32),
+            ("int8 s8s8", "plain", se8, base8, all_, se8),
+            ("int8 s8s8", "SE in float", sefloat8, base8, all_, se8),
+            ("int8 u8s8", "plain", seu8, baseu8, all_, seu8),
+        ]
         for precision, form, se, ref, level, plain in cases:
             print(f"  {model} {precision} {form} ...", file=sys.stderr, flush=True)
-            rows.append({
-                "pair": f"{model}/{base}", "precision": precision, "form": form,
-                "SE/base [95% CI]": _cell(timing.ratio(se, ref, level)),
-                "layout ops SE/base": f"{reorders(se, timing.threads, level)}/"
-                                      f"{reorders(ref, timing.threads)}",
-                "max|diff| vs plain": f"{max_logit_diff(se, plain):.2g}",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "pair": f"{model}/{base}",
+                    "precision": precision,
+                    "form": form,
+                    "SE/base [95% CI]": _cell(timing.ratio(se, ref, level)),
+                    "layout ops SE/base": f"{reorders(se, timing.threads, level)}/"
+                    f"{reorders(ref, timing.threads)}",
+                    "max|diff| vs plain": f"{max_logit_diff(se, plain):.2g}",
+                }
+            )
     return rows
 
 
@@ -272,21 +297,27 @@ def part_fmnist(models: list[str], work: Path, timing: Timing) -> list[dict[str,
         folded_dir = se32.parent.parent / "fp32-folded"
         if not (folded_dir / "model.onnx").exists():
             print(f"  {model} fold auto ...", file=sys.stderr, flush=True)
-            fold_artifact(resolve_source(se32, None, "fp32"),
-                          FoldConfig.from_fold_se("auto", data="fashion-mnist"))  # fmt: skip
+            fold_artifact(
+                resolve_source(se32, None, "fp32"),
+                FoldConfig.from_fold_se("auto", data="fashion-mnist"),
+            )
         folded32 = folded_dir / "model.onnx"
         manifest = json.loads((folded_dir / "manifest.json").read_text())
         base_top1, unfolded_top1 = top1(base32), top1(se32)
         for form, fp32 in (("unfolded", se32), ("folded auto", folded32)):
             print(f"  {model} {form} ...", file=sys.stderr, flush=True)
-            row = {"pair": f"{model}/{base}", "SE form": form,
-                   "blocks folded": f"{manifest['folded']['count'] if fp32 == folded32 else 0}/"
-                                    f"{manifest['folded']['of']}",
-                   "top-1 fp32 SE (base)": f"{top1(fp32):.4f} ({base_top1:.4f})",
-                   "fold delta (pt)": f"{(top1(fp32) - unfolded_top1) * 100:+.2f}",
-                   "held-out drop (pt)": f"{manifest['check']['drop_pt']:.2f}"
-                                         if fp32 == folded32 else "",
-                   "fp32 SE/base": _cell(timing.ratio(fp32, base32))}  # fmt: skip
+            row = {
+                "pair": f"{model}/{base}",
+                "SE form": form,
+                "blocks folded": f"{manifest['folded']['count'] if fp32 == folded32 else 0}/"
+                f"{manifest['folded']['of']}",
+                "top-1 fp32 SE (base)": f"{top1(fp32):.4f} ({base_top1:.4f})",
+                "fold delta (pt)": f"{(top1(fp32) - unfolded_top1) * 100:+.2f}",
+                "held-out drop (pt)": f"{manifest['check']['drop_pt']:.2f}"
+                if fp32 == folded32
+                else "",
+                "fp32 SE/base": _cell(timing.ratio(fp32, base32)),
+            }
             for scheme in (QuantScheme.S8S8, QuantScheme.U8S8):
                 se8 = quantize_int8(fp32, "fashion-mnist", scheme)
                 base8 = quantize_int8(base32, "fashion-mnist", scheme)
@@ -339,9 +370,11 @@ def main() -> None:
     timing = Timing(args.rounds, args.calls, args.threads)
     parts = args.part.split(",")
     chosen = args.models.split(",") if args.models else None
-    header = (f"ORT CPU, {args.threads} thread(s), batch {args.batch} (224 part), "
-              f"{args.rounds} interleaved rounds x "
-              f"{args.calls} calls, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    header = (
+        f"ORT CPU, {args.threads} thread(s), batch {args.batch} (224 part), "
+        f"{args.rounds} interleaved rounds x "
+        f"{args.calls} calls, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     print(header)
     if "224" in parts:
         root = args.work / ("224" if args.batch == 1 else f"224-b{args.batch}")

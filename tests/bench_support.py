@@ -30,14 +30,30 @@ def export_tiny(name: str, folder: Path, weights_seed: int = 0) -> tuple[Path, P
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
-            model, (torch.randn(1, TINY.in_chans, TINY_SIZE, TINY_SIZE),), str(onnx_path),
-            input_names=["input"], output_names=["logits"], opset_version=17, dynamo=False,
+            model,
+            (torch.randn(1, TINY.in_chans, TINY_SIZE, TINY_SIZE),),
+            str(onnx_path),
+            input_names=["input"],
+            output_names=["logits"],
+            opset_version=17,
+            dynamo=False,
             dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-        )  # fmt: skip
-    torch.save({"state_dict": model.state_dict(), "model": name,
-                "model_config": TINY.to_dict(), "dataset": TINY_DATASET,
-                "preprocess": {"input_size": TINY_SIZE, "channels": TINY.in_chans,
-                               "mean": [0.5] * 3, "std": [0.5] * 3}}, weights)  # fmt: skip
+        )
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "model": name,
+            "model_config": TINY.to_dict(),
+            "dataset": TINY_DATASET,
+            "preprocess": {
+                "input_size": TINY_SIZE,
+                "channels": TINY.in_chans,
+                "mean": [0.5] * 3,
+                "std": [0.5] * 3,
+            },
+        },
+        weights,
+    )
     return onnx_path, weights
 
 
@@ -59,7 +75,7 @@ def tiny_onnx(tiny_export: Path) -> Path:
 def bench_workdir(tmp_path_factory) -> Path:
     """A working directory whose export/<model>/fp32/ holds the tiny pair as `se-deploy export`
     makes it (dynamic batch) from train-style checkpoints in checkpoints/<model>/."""
-    from se_deploy.export import ExportConfig, export_model
+    from se_deploy.stages.export import ExportConfig, export_model
 
     workdir = tmp_path_factory.mktemp("bench")
     for seed, name in enumerate(PAIR):
@@ -81,6 +97,7 @@ BENCH_CONFIG = BenchConfig(
 @pytest.fixture(scope="session")
 def bench_run(bench_workdir: Path, tmp_path_factory) -> tuple[BenchResults, list[Path]]:
     """`bench --model se_mobilenet` on the tiny pair: two batch sizes, accuracy, profile."""
-    plan = build_plan(["ort"], ["se_mobilenet"], ["fp32"],
-                      resolver=ExportDirResolver(bench_workdir / "export"))  # fmt: skip
+    plan = build_plan(
+        ["ort"], ["se_mobilenet"], ["fp32"], resolver=ExportDirResolver(bench_workdir / "export")
+    )
     return run_bench(plan, BENCH_CONFIG, tmp_path_factory.mktemp("run"), "se-deploy bench (test)")

@@ -19,8 +19,11 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the real console entry point in a subprocess, as a user would."""
     return subprocess.run(
         [sys.executable, "-m", "se_deploy", *args],
-        capture_output=True, text=True, cwd=cwd, timeout=600,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import onnx
 import torch
 from torch import nn
 
-from se_deploy.export import ExportConfig
-from se_deploy.export.onnx_export import export_onnx
-from se_deploy.export.passes import export_passes, run_passes
-from se_deploy.export.pipeline import load_source_model
 from se_deploy.models import ModelConfig, SEConfig, create_model
+from se_deploy.stages.export import ExportConfig
+from se_deploy.stages.export.onnx_export import export_onnx
+from se_deploy.stages.export.passes import export_passes, run_passes
+from se_deploy.stages.export.pipeline import load_source_model
 from tests.conftest import TINY, TINY_SIZE
 
 
@@ -51,29 +51,48 @@ def save_checkpoint(
         torch.manual_seed(0)
         model = trained_like(create_model(name, config))
     channels = config.in_chans
-    torch.save({
-        "state_dict": {k: v.half() if v.is_floating_point() else v
-                       for k, v in model.state_dict().items()},
-        "model": name,
-        "model_config": json.loads(json.dumps(config.to_dict())),  # enums as plain strings
-        "preprocess": {"input_size": input_size, "channels": channels, "mean": [0.5] * channels,
-                       "std": [0.5] * channels, "resize": "bilinear"},
-        "dataset": "synthetic",
-    }, path)  # fmt: skip
+    torch.save(
+        {
+            "state_dict": {
+                k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()
+            },
+            "model": name,
+            "model_config": json.loads(json.dumps(config.to_dict())),  # enums as plain strings
+            "preprocess": {
+                "input_size": input_size,
+                "channels": channels,
+                "mean": [0.5] * channels,
+                "std": [0.5] * channels,
+                "resize": "bilinear",
+            },
+            "dataset": "synthetic",
+        },
+        path,
+    )
     return path
 
 
 def tiny_config(name: str, out: Path, **options) -> ExportConfig:
-    tiny = {"width": TINY.width, "num_classes": TINY.num_classes, "small_input": True,
-            "input_size": TINY_SIZE, "verify_samples": 4}  # fmt: skip
+    tiny = {
+        "width": TINY.width,
+        "num_classes": TINY.num_classes,
+        "small_input": True,
+        "input_size": TINY_SIZE,
+        "verify_samples": 4,
+    }
     return ExportConfig(model=name, out=out, **{**tiny, **options})
 
 
 def tiny_graph(name: str, se_gate: str = "broadcast") -> onnx.ModelProto:
     """The graph `se-deploy export` writes for a tiny `name` (same exporter and passes), minus
     its PyTorch parity check, which the export tests run; keeps fixtures cheap."""
-    config = ExportConfig(model=name, width=TINY.width, num_classes=TINY.num_classes,
-                          small_input=TINY.small_input, input_size=TINY_SIZE)  # fmt: skip
+    config = ExportConfig(
+        model=name,
+        width=TINY.width,
+        num_classes=TINY.num_classes,
+        small_input=TINY.small_input,
+        input_size=TINY_SIZE,
+    )
     source = load_source_model(config)
     exported = export_onnx(source.module, (1, 3, TINY_SIZE, TINY_SIZE), config.opset, False)
     return run_passes(exported, export_passes(se_gate))[0]

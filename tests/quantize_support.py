@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from se_deploy.export import ExportConfig, export_model
-from se_deploy.train import TrainConfig, train_model
+from se_deploy.stages.export import ExportConfig, export_model
+from se_deploy.stages.train import TrainConfig, train_model
 
 SIZE = 32
 TRAINED = "se_mobilenet"
@@ -23,10 +23,19 @@ def quant_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("quant")
     for name, options in ((TRAINED, {"dynamic_batch": True}), (BASELINE, {})):
         trained = train_model(
-            TrainConfig(model=name, dataset="synthetic", input_size=SIZE, width=0.25, epochs=3,
-                        batch_size=32, lr=0.2, warmup_epochs=0, threads=1),
+            TrainConfig(
+                model=name,
+                dataset="synthetic",
+                input_size=SIZE,
+                width=0.25,
+                epochs=3,
+                batch_size=32,
+                lr=0.2,
+                warmup_epochs=0,
+                threads=1,
+            ),
             root / "train",
-        )  # fmt: skip
+        )
         export_model(ExportConfig(weights=trained.weights, out=root, verify_samples=4, **options))
     return root
 
@@ -34,10 +43,12 @@ def quant_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def quantized(quant_root: Path) -> dict[str, Path]:
     """fp16, int8 and int8-sefloat artifacts of the trained SE model, by folder tag."""
-    from se_deploy.quantize import QuantConfig, quantize_artifact, resolve_source
+    from se_deploy.stages.quantize import QuantConfig, quantize_artifact, resolve_source
 
     source = resolve_source(None, TRAINED, "fp32", quant_root)
-    configs = [QuantConfig("fp16"),
-               QuantConfig("int8", calib="synthetic", calib_size=256),
-               QuantConfig("int8", calib="synthetic", calib_size=256, se_precision="float")]
+    configs = [
+        QuantConfig("fp16"),
+        QuantConfig("int8", calib="synthetic", calib_size=256),
+        QuantConfig("int8", calib="synthetic", calib_size=256, se_precision="float"),
+    ]
     return {config.tag: quantize_artifact(source, config).onnx_path for config in configs}

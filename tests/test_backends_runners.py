@@ -20,17 +20,21 @@ from se_deploy.backends import (
     unavailable_reason,
 )
 from se_deploy.backends.torch import TorchModel
-from se_deploy.errors import BackendUnavailableError, SeDeployError
+from se_deploy.core.errors import BackendUnavailableError, SeDeployError
 from tests.bench_support import tiny_export, tiny_onnx
 from tests.conftest import TINY_SIZE
 
 CPU_BACKENDS = [
     "ort",
     "torch",
-    pytest.param("openvino", marks=pytest.mark.skipif(
-        importlib.util.find_spec("openvino") is None,
-        reason="openvino is not installed (pip install se-deploy[openvino])")),
-]  # fmt: skip
+    pytest.param(
+        "openvino",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("openvino") is None,
+            reason="openvino is not installed (pip install se-deploy[openvino])",
+        ),
+    ),
+]
 
 
 def artifact_for(backend: str, tiny_export: Path) -> object:
@@ -138,9 +142,13 @@ def test_device_the_backend_lacks_is_reported_not_raised() -> None:
 
 def test_ort_saves_the_graph_it_runs_and_profiles_nodes(tiny_onnx: Path, tmp_path: Path) -> None:
     saved = tmp_path / "opt" / "optimized.onnx"
-    options = RunnerOptions(threads=1, graph_optimization=GraphOptimization.BASIC,
-                            optimized_model_path=saved, profile=True,
-                            profile_dir=tmp_path / "trace")  # fmt: skip
+    options = RunnerOptions(
+        threads=1,
+        graph_optimization=GraphOptimization.BASIC,
+        optimized_model_path=saved,
+        profile=True,
+        profile_dir=tmp_path / "trace",
+    )
     with runner_class("ort")().load(tiny_onnx, options) as runner:
         for _ in range(3):
             runner.run(batch(1))
@@ -165,8 +173,9 @@ def test_torch_runner_restores_the_thread_count(tiny_export: Path) -> None:
 
     before = torch.get_num_threads()
     target = 1 if before != 1 else 2
-    with runner_class("torch")().load(artifact_for("torch", tiny_export),
-                                      RunnerOptions(threads=target)):  # fmt: skip
+    with runner_class("torch")().load(
+        artifact_for("torch", tiny_export), RunnerOptions(threads=target)
+    ):
         assert torch.get_num_threads() == target
     assert torch.get_num_threads() == before
 

@@ -20,7 +20,7 @@ import pytest
 
 from se_deploy.backends import RunnerOptions, runner_class, unavailable_reason
 from se_deploy.backends.trt import TrtRunner, onnx_origins
-from se_deploy.errors import BackendUnavailableError, SeDeployError
+from se_deploy.core.errors import BackendUnavailableError, SeDeployError
 from tests.bench_support import tiny_export, tiny_onnx
 
 TRT_MISSING = unavailable_reason("trt")
@@ -165,8 +165,11 @@ def _simulated_tensorrt(cudart: _Cudart) -> types.ModuleType:
             return Context()
 
         def create_engine_inspector(self) -> object:
-            layers = {"Layers": [{"Name": "scale", "LayerType": "Scale",
-                                  "Metadata": "[ONNX Layer: /se/Mul]"}]}  # fmt: skip
+            layers = {
+                "Layers": [
+                    {"Name": "scale", "LayerType": "Scale", "Metadata": "[ONNX Layer: /se/Mul]"}
+                ]
+            }
             return types.SimpleNamespace(get_engine_information=lambda fmt: json.dumps(layers))
 
     class Runtime:
@@ -185,9 +188,12 @@ def simulated(monkeypatch, tmp_path: Path) -> tuple[_Cudart, Path]:
     cudart = _Cudart()
     cuda, bindings = types.ModuleType("cuda"), types.ModuleType("cuda.bindings")
     cuda.bindings, bindings.runtime = bindings, cudart
-    for name, module in {"cuda": cuda, "cuda.bindings": bindings,
-                         "cuda.bindings.runtime": cudart,
-                         "tensorrt": _simulated_tensorrt(cudart)}.items():  # fmt: skip
+    for name, module in {
+        "cuda": cuda,
+        "cuda.bindings": bindings,
+        "cuda.bindings.runtime": cudart,
+        "tensorrt": _simulated_tensorrt(cudart),
+    }.items():
         monkeypatch.setitem(sys.modules, name, module)
     engine = tmp_path / "model.engine"
     engine.write_bytes(b"simulated engine")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from se_deploy.backends import Runner, RunnerOptions, TensorSpec
-from se_deploy.bench.accuracy import collect_logits, compare_logits, evaluate_runner
-from se_deploy.errors import SeDeployError
+from se_deploy.bench.score import collect_logits, compare_logits, evaluate_runner
+from se_deploy.core.errors import SeDeployError
 
 
 class TableRunner(Runner):
@@ -21,8 +21,10 @@ class TableRunner(Runner):
         self.table = logits
 
     def load_impl(self, artifact, options):
-        return ((TensorSpec("x", (None, 1), np.dtype(np.float16)),),
-                (TensorSpec("y", (None, self.table.shape[1]), np.dtype(np.float32)),))  # fmt: skip
+        return (
+            (TensorSpec("x", (None, 1), np.dtype(np.float16)),),
+            (TensorSpec("y", (None, self.table.shape[1]), np.dtype(np.float32)),),
+        )
 
     def infer_impl(self, feed):
         return {"y": self.table[feed["x"][:, 0].astype(int)]}
@@ -31,8 +33,10 @@ class TableRunner(Runner):
         pass
 
 
-LOGITS = np.array([[9, 1, 0, 0, 0, 0], [0, 9, 8, 0, 0, 0], [5, 0, 9, 0, 0, 0],
-                   [0, 0, 0, 1, 2, 3]], dtype=np.float32)  # fmt: skip
+LOGITS = np.array(
+    [[9, 1, 0, 0, 0, 0], [0, 9, 8, 0, 0, 0], [5, 0, 9, 0, 0, 0], [0, 0, 0, 1, 2, 3]],
+    dtype=np.float32,
+)
 LABELS = np.array([0, 2, 0, 5])  # top-1 right for rows 0 and 3; top-5 right for every row
 
 

@@ -20,7 +20,7 @@ from se_deploy.bench.latency import (
     summarize,
     time_calls,
 )
-from se_deploy.errors import SeDeployError
+from se_deploy.core.errors import SeDeployError
 
 
 class SimulatedClock:
@@ -128,8 +128,9 @@ def test_bootstrap_is_reproducible_and_narrows_with_rounds() -> None:
 @pytest.mark.parametrize("order", list(Order))
 def test_interleaved_rounds_pair_a_and_b(clock: SimulatedClock, order: Order) -> None:
     config = InterleaveConfig(rounds=8, calls_per_round=3, order=order, seed=1, resamples=200)
-    estimate, timings = interleaved_ratio(clock.spend(3_000_000), clock.spend(2_000_000), config,
-                                          LatencyConfig(warmup_iterations=2))  # fmt: skip
+    estimate, timings = interleaved_ratio(
+        clock.spend(3_000_000), clock.spend(2_000_000), config, LatencyConfig(warmup_iterations=2)
+    )
     assert estimate.ratio == pytest.approx(1.5)
     assert (estimate.low, estimate.high) == (pytest.approx(1.5), pytest.approx(1.5))
     np.testing.assert_allclose(timings.a_s, 0.003)
@@ -169,8 +170,13 @@ def test_sessions_reload_both_sides_and_label_their_rounds(clock: SimulatedClock
         return clock.spend(2_400_000), clock.spend(2_000_000), lambda: closed.append(True)
 
     config = InterleaveConfig(rounds=6, calls_per_round=2, sessions=3, resamples=200)
-    estimate, timings = interleaved_ratio(clock.spend(3_000_000), clock.spend(2_000_000), config,
-                                          LatencyConfig(warmup_iterations=1), reopen)  # fmt: skip
+    estimate, timings = interleaved_ratio(
+        clock.spend(3_000_000),
+        clock.spend(2_000_000),
+        config,
+        LatencyConfig(warmup_iterations=1),
+        reopen,
+    )
 
     assert len(opened) == 2 and len(closed) == 2
     assert timings.session.tolist() == [0, 0, 1, 1, 2, 2]

@@ -32,13 +32,20 @@ def test_a_phase_sees_its_own_peak_and_the_run_keeps_the_highest() -> None:
 def test_artifact_bytes_counts_external_data(tmp_path: Path) -> None:
     weight = numpy_helper.from_array(np.zeros((256, 256), np.float32), "W")
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "W"], ["y"])], "g",
+        [helper.make_node("MatMul", ["x", "W"], ["y"])],
+        "g",
         [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 256])],
-        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 256])], [weight],
-    )  # fmt: skip
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 256])],
+        [weight],
+    )
     path = tmp_path / "model.onnx"
-    onnx.save(helper.make_model(graph), str(path), save_as_external_data=True,
-              location="model.onnx.data", size_threshold=0)  # fmt: skip
+    onnx.save(
+        helper.make_model(graph),
+        str(path),
+        save_as_external_data=True,
+        location="model.onnx.data",
+        size_threshold=0,
+    )
     data = tmp_path / "model.onnx.data"
     assert artifact_bytes(path) == path.stat().st_size + data.stat().st_size
     assert data.stat().st_size == 256 * 256 * 4

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from se_deploy.bench.onnx_facts import detect_precision, graph_facts
+from se_deploy.core.onnx.facts import detect_precision, graph_facts
 from se_deploy.models import create_model
 from se_deploy.models.stats import count_macs
 from tests.bench_support import tiny_export
@@ -18,8 +18,10 @@ from tests.conftest import TINY, TINY_SIZE
 
 
 def test_macs_match_the_torch_counter_and_se_adds_parameters(tiny_export: Path) -> None:
-    facts = {name: graph_facts(onnx.load(str(tiny_export / name / "fp32" / "model.onnx")))
-             for name in ("se_mobilenet", "mobilenet")}  # fmt: skip
+    facts = {
+        name: graph_facts(onnx.load(str(tiny_export / name / "fp32" / "model.onnx")))
+        for name in ("se_mobilenet", "mobilenet")
+    }
     for name, fact in facts.items():
         assert fact.macs == count_macs(create_model(name, TINY), TINY_SIZE, TINY.in_chans)
         assert fact.precision == "fp32"
@@ -32,10 +34,12 @@ def conv_model(weight_type: int) -> onnx.ModelProto:
     weight = np.ones((4, 2, 3, 3), np.float16 if weight_type == TensorProto.FLOAT16 else np.float32)
     nodes = [helper.make_node("Conv", ["x", "W"], ["y"], name="conv", pads=[1, 1, 1, 1])]
     graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("x", weight_type, ["N", 2, 8, 8])],
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", weight_type, ["N", 2, 8, 8])],
         [helper.make_tensor_value_info("y", weight_type, None)],
         [numpy_helper.from_array(weight, "W")],
-    )  # fmt: skip
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 

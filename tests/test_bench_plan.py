@@ -14,7 +14,7 @@ from se_deploy.bench import build_plan, parse_pairs
 from se_deploy.bench.origin import RANDOM_INIT, artifact_origin
 from se_deploy.bench.plan import ExportDirResolver, Role
 from se_deploy.bench.run import validate_backends
-from se_deploy.errors import BackendUnavailableError, SeDeployError
+from se_deploy.core.errors import BackendUnavailableError, SeDeployError
 from tests.bench_support import TINY_DATASET, bench_workdir
 
 TRT_MISSING = runner_class("trt").unavailable_reason() is not None
@@ -26,8 +26,11 @@ def test_an_se_model_brings_its_baseline_and_a_named_baseline_is_measured_once(
     resolver = ExportDirResolver(bench_workdir / "export")
     plan = build_plan(["ort"], ["se_mobilenet", "mobilenet"], ["fp32"], resolver=resolver)
     (group,) = plan.groups
-    assert (group.name, group.se.role, group.base.role) == ("se_mobilenet vs mobilenet",
-                                                            Role.SE, Role.BASE)  # fmt: skip
+    assert (group.name, group.se.role, group.base.role) == (
+        "se_mobilenet vs mobilenet",
+        Role.SE,
+        Role.BASE,
+    )
     assert group.se.artifact == bench_workdir / "export/se_mobilenet/fp32/model.onnx"
     assert group.se.missing is None and group.base.missing is None
     assert group.se.weights == bench_workdir / "checkpoints/se_mobilenet/se_mobilenet.pt"
@@ -36,8 +39,9 @@ def test_an_se_model_brings_its_baseline_and_a_named_baseline_is_measured_once(
 
 
 def test_a_missing_artifact_names_the_commands_that_make_it(tmp_path: Path) -> None:
-    plan = build_plan(["ort", "trt"], ["se_mobilenet"], ["fp32", "int8"],
-                      resolver=ExportDirResolver(tmp_path))  # fmt: skip
+    plan = build_plan(
+        ["ort", "trt"], ["se_mobilenet"], ["fp32", "int8"], resolver=ExportDirResolver(tmp_path)
+    )
     missing = {t.key: t.missing for g in plan.groups for t in g.targets}
     assert len(missing) == 8
     assert missing["se_mobilenet/ort/fp32"] == (
@@ -68,8 +72,9 @@ def test_unknown_names_are_refused_with_the_choices() -> None:
 def test_file_targets_check_suffix_and_backend(bench_workdir: Path, tmp_path: Path) -> None:
     se = bench_workdir / "export/se_mobilenet/fp32/model.onnx"
     base = bench_workdir / "export/mobilenet/fp32/model.onnx"
-    plan = build_plan(["ort", "trt", "torch"], pairs=[(se, base)],
-                      artifacts=[tmp_path / "gone.onnx"])  # fmt: skip
+    plan = build_plan(
+        ["ort", "trt", "torch"], pairs=[(se, base)], artifacts=[tmp_path / "gone.onnx"]
+    )
     targets = {(t.label, t.backend): t for g in plan.groups for t in g.targets}
     ort = targets[("se_mobilenet/fp32", "ort")]
     assert (ort.precision, ort.missing, ort.role) == ("fp32", None, Role.SE)
@@ -98,13 +103,18 @@ def test_origin_follows_the_manifest_weights(bench_workdir: Path, tmp_path: Path
     assert trained.weights == bench_workdir / "checkpoints/mobilenet/mobilenet.pt"
     assert (trained.dataset, trained.note) == (TINY_DATASET, None)
     random_init = write_manifest(tmp_path / "random", {"init": "random", "seed": 0})
-    assert artifact_origin(random_init).fields() == {"weights": None, "dataset": None,
-                                                     "note": RANDOM_INIT}  # fmt: skip
+    assert artifact_origin(random_init).fields() == {
+        "weights": None,
+        "dataset": None,
+        "note": RANDOM_INIT,
+    }
     weights = tmp_path / "w.pt"
     weights.write_bytes(b"old")
     changed = write_manifest(tmp_path / "changed", {"path": str(weights), "sha256": "0" * 64})
-    assert artifact_origin(changed).note == f"{weights} changed since the artifact was made; " \
-                                            "re-export it"  # fmt: skip
+    assert (
+        artifact_origin(changed).note == f"{weights} changed since the artifact was made; "
+        "re-export it"
+    )
     gone = write_manifest(tmp_path / "gone", {"path": str(tmp_path / "nope.pt")})
     assert artifact_origin(gone).note == f"its weights {tmp_path / 'nope.pt'} are gone: no accuracy"
 
@@ -122,7 +132,9 @@ def test_two_files_with_one_label_get_the_folders_that_tell_them_apart(tmp_path:
     base = tmp_path / "export" / "mobilenet" / "fp32" / "model.onnx"
     plan = build_plan(["ort"], pairs=[(plain, base), (resized, base)], artifacts=[plain])
     labels = [(group.se.label, group.base.label if group.base else None) for group in plan.groups]
-    assert labels == [("export/se_mobilenet/fp32", "mobilenet/fp32"),
-                      ("resize/se_mobilenet/fp32", "mobilenet/fp32"),
-                      ("export/se_mobilenet/fp32", None)]  # fmt: skip
+    assert labels == [
+        ("export/se_mobilenet/fp32", "mobilenet/fp32"),
+        ("resize/se_mobilenet/fp32", "mobilenet/fp32"),
+        ("export/se_mobilenet/fp32", None),
+    ]
     assert len({group.se.key for group in plan.groups[:2]}) == 2

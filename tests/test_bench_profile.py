@@ -28,12 +28,16 @@ def graph(*nodes: tuple[str, str, list[str], list[str]]) -> onnx.ModelProto:
 
 SOURCE = graph(
     ("/c/Conv", "Conv", ["x"], ["/c/Conv_output_0"]),
-    ("/se/pool/GlobalAveragePool", "GlobalAveragePool", ["/c/Conv_output_0"],
-     ["/se/pool/GlobalAveragePool_output_0"]),
+    (
+        "/se/pool/GlobalAveragePool",
+        "GlobalAveragePool",
+        ["/c/Conv_output_0"],
+        ["/se/pool/GlobalAveragePool_output_0"],
+    ),
     ("/se/gate/Sigmoid", "Sigmoid", ["/se/pool/GlobalAveragePool_output_0"], ["s"]),
     ("/se/Mul", "Mul", ["/c/Conv_output_0", "s"], ["/se/Mul_output_0"]),
     ("/d/Conv", "Conv", ["/se/Mul_output_0"], ["y"]),
-)  # fmt: skip
+)
 OPTIMIZED = graph(  # what ORT saved: renamed nodes and inserted layout nodes
     ("Transpose_token_9", "Transpose", ["image"], ["x"]),
     ("/c/Conv", "Conv", ["x"], ["c"]),
@@ -45,14 +49,15 @@ OPTIMIZED = graph(  # what ORT saved: renamed nodes and inserted layout nodes
 )
 LAYERS = [
     LayerTime("/c/Conv", "Conv", total_us=100, calls=2),
-    LayerTime("/se/pool/GlobalAveragePool_output_0_nchwc", "GlobalAveragePool", total_us=20,
-              calls=2),
+    LayerTime(
+        "/se/pool/GlobalAveragePool_output_0_nchwc", "GlobalAveragePool", total_us=20, calls=2
+    ),
     LayerTime("/se/gate/Sigmoid_token_3", "Sigmoid", total_us=10, calls=2),
     LayerTime("ReorderOutput_token_7", "ReorderOutput", total_us=30, calls=2),
     LayerTime("ReorderInput", "ReorderInput", total_us=16, calls=2),
     LayerTime("/d/Conv + /se/Mul", "Conv", total_us=40, calls=2),
     LayerTime("Transpose_token_9", "Transpose", total_us=8, calls=2),
-]  # fmt: skip
+]
 
 
 def test_origins_follow_renames_tensors_and_fusions() -> None:
@@ -92,8 +97,10 @@ def test_without_the_optimized_graph_inserted_time_stays_apart() -> None:
 
 
 def test_a_plain_name_set_is_enough() -> None:
-    layers = [LayerTime("/se/Mul", "Mul", total_us=30, calls=1),
-              LayerTime("conv", "Conv", total_us=70, calls=1)]  # fmt: skip
+    layers = [
+        LayerTime("/se/Mul", "Mul", total_us=30, calls=1),
+        LayerTime("conv", "Conv", total_us=70, calls=1),
+    ]
     summary = summarize_profile(layers, {"/se/Mul"})
     assert (summary.se_us, summary.other_us, summary.se_fraction) == (30, 70, 0.3)
 
@@ -115,8 +122,9 @@ def test_real_ort_profile_puts_se_time_in_se_blocks(tiny_export: Path, tmp_path:
     for name in ("se_mobilenet", "mobilenet"):
         path = tiny_export / name / "fp32" / "model.onnx"
         saved = tmp_path / name / "optimized.onnx"
-        options = RunnerOptions(threads=1, profile=True, profile_dir=tmp_path / name,
-                                optimized_model_path=saved)  # fmt: skip
+        options = RunnerOptions(
+            threads=1, profile=True, profile_dir=tmp_path / name, optimized_model_path=saved
+        )
         with runner_class("ort")().load(path, options) as runner:
             for _ in range(3):
                 runner.run(tiny_batch())

@@ -7,13 +7,20 @@ import csv
 import json
 from pathlib import Path
 
-from se_deploy.artifacts import sha256_file
 from se_deploy.bench import BenchResults
 from se_deploy.bench.report import PAIR_COLUMNS, TARGET_COLUMNS, table_rows
+from se_deploy.core.files import sha256_file
 from tests.bench_support import bench_run, bench_workdir
 
-FILES = ["results.json", "results.csv", "pairs.csv", "latency_vs_top1.png", "latency_bars.png",
-         "report.md", "manifest.json"]  # fmt: skip
+FILES = [
+    "results.json",
+    "results.csv",
+    "pairs.csv",
+    "latency_vs_top1.png",
+    "latency_bars.png",
+    "report.md",
+    "manifest.json",
+]
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -45,8 +52,11 @@ def test_csv_files_hold_one_row_per_target_and_batch(bench_run) -> None:
     header, rows = read_csv(files[1])
     assert header == list(TARGET_COLUMNS)
     assert [(r["label"], r["batch_size"]) for r in rows] == [
-        ("se_mobilenet", "1"), ("se_mobilenet", "4"), ("mobilenet", "1"), ("mobilenet", "4"),
-    ]  # fmt: skip
+        ("se_mobilenet", "1"),
+        ("se_mobilenet", "4"),
+        ("mobilenet", "1"),
+        ("mobilenet", "4"),
+    ]
     for row in rows:
         assert row["status"] == "ok" and row["error"] == ""
         assert 0 < float(row["min_ms"]) <= float(row["p50_ms"]) <= float(row["p99_ms"])

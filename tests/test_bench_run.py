@@ -14,8 +14,18 @@ from se_deploy.bench.plan import ExportDirResolver, Located
 from se_deploy.bench.run import execute_plan
 from tests.bench_support import BENCH_CONFIG, TINY_DATASET, bench_run, bench_workdir, export_tiny
 
-LATENCY_KEYS = {"batch_size", "n", "min_ms", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p99_ms",
-                "throughput", "total_s"}  # fmt: skip
+LATENCY_KEYS = {
+    "batch_size",
+    "n",
+    "min_ms",
+    "mean_ms",
+    "std_ms",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "throughput",
+    "total_s",
+}
 
 
 def by_label(results: BenchResults) -> dict[str, dict]:
@@ -81,8 +91,13 @@ def test_a_failing_backend_and_a_broken_file_never_stop_the_other_rows(
 ) -> None:
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a model")
-    plan = build_plan(["ort", "trt"], ["se_mobilenet"], ["fp32"], artifacts=[broken],
-                      resolver=ExportDirResolver(bench_workdir / "export"))  # fmt: skip
+    plan = build_plan(
+        ["ort", "trt"],
+        ["se_mobilenet"],
+        ["fp32"],
+        artifacts=[broken],
+        resolver=ExportDirResolver(bench_workdir / "export"),
+    )
     results = execute_plan(plan, BENCH_CONFIG, tmp_path / "run")
     status = {row["key"]: (row["status"], row["errors"]) for row in results.targets}
     assert status["se_mobilenet/ort/fp32"] == ("ok", [])

@@ -19,12 +19,13 @@ from se_deploy.backends import runner_class
 from se_deploy.bench.origin import RANDOM_INIT
 from se_deploy.bench.plan import Plan
 from se_deploy.bench.run import execute_plan
-from se_deploy.bench.suite import SuitePart, build_suite_plan
-from se_deploy.errors import BackendUnavailableError, SeDeployError
+from se_deploy.core.errors import BackendUnavailableError, SeDeployError
+from se_deploy.suite.make import SuitePart, build_suite_plan
 from tests.bench_support import BENCH_CONFIG, PAIR, TINY_DATASET, export_tiny
 
-TRAINED = SuitePart("t", ("se_mobilenet", "se_shufflenet"), "tiny-zoo", TINY_DATASET, 16,
-                    eval_limit=64)  # fmt: skip
+TRAINED = SuitePart(
+    "t", ("se_mobilenet", "se_shufflenet"), "tiny-zoo", TINY_DATASET, 16, eval_limit=64
+)
 RANDOM = SuitePart("r", ("se_mobilenet",), None, TINY_DATASET, 16, input_size=32)
 
 
@@ -46,23 +47,32 @@ def made(zoo: Path, tmp_path_factory) -> tuple[Path, list[str], object]:
     root = tmp_path_factory.mktemp("suite")
     messages: list[str] = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("se_deploy.zoo.ZOO_DIR", zoo)
-        trained = build_suite_plan(["ort"], ["fp32", "fp16"], progress=messages.append,
-                                   root=root, parts=(TRAINED,))  # fmt: skip
-        random_init = build_suite_plan(["ort"], ["fp32"], progress=messages.append, root=root,
-                                       parts=(RANDOM,))  # fmt: skip
+        patch.setattr("se_deploy.core.spec.ZOO_DIR", zoo)
+        trained = build_suite_plan(
+            ["ort"], ["fp32", "fp16"], progress=messages.append, root=root, parts=(TRAINED,)
+        )
+        random_init = build_suite_plan(
+            ["ort"], ["fp32"], progress=messages.append, root=root, parts=(RANDOM,)
+        )
     return root, messages, Plan(trained.groups + random_init.groups)
 
 
 def test_suite_makes_every_artifact_and_skips_pairs_without_checkpoints(made) -> None:
     root, messages, plan = made
     assert messages == [
-        "export se_mobilenet@t", "export mobilenet@t", "quantize se_mobilenet@t",
-        "quantize mobilenet@t", "export se_mobilenet@r", "export mobilenet@r",
-    ]  # fmt: skip
+        "export se_mobilenet@t",
+        "export mobilenet@t",
+        "quantize se_mobilenet@t",
+        "quantize mobilenet@t",
+        "export se_mobilenet@r",
+        "export mobilenet@r",
+    ]
     status = {t.key: (t.missing, t.skipped) for g in plan.groups for t in g.targets}
-    made_keys = [f"{model}@{part}/ort/{precision}" for model in PAIR
-                 for part, precision in (("t", "fp32"), ("t", "fp16"), ("r", "fp32"))]  # fmt: skip
+    made_keys = [
+        f"{model}@{part}/ort/{precision}"
+        for model in PAIR
+        for part, precision in (("t", "fp32"), ("t", "fp16"), ("r", "fp32"))
+    ]
     for key in made_keys:
         assert status[key] == (None, None)
         label, _, precision = key.split("/")
@@ -92,15 +102,15 @@ def test_made_artifacts_are_reused_until_their_inputs_change(made, zoo: Path) ->
     before = onnx_path.stat().st_mtime_ns
     messages: list[str] = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("se_deploy.zoo.ZOO_DIR", zoo)
-        build_suite_plan(["ort"], ["fp32", "fp16"], progress=messages.append, root=root,
-                         parts=(TRAINED,))  # fmt: skip
+        patch.setattr("se_deploy.core.spec.ZOO_DIR", zoo)
+        build_suite_plan(
+            ["ort"], ["fp32", "fp16"], progress=messages.append, root=root, parts=(TRAINED,)
+        )
         build_suite_plan(["ort"], ["fp32"], progress=messages.append, root=root, parts=(RANDOM,))
         assert messages == [] and onnx_path.stat().st_mtime_ns == before
         _, other = export_tiny("mobilenet", zoo / "retrained", weights_seed=7)
         shutil.copy(other, zoo / "tiny-zoo" / "mobilenet.pt")
-        build_suite_plan(["ort"], ["fp32"], progress=messages.append, root=root,
-                         parts=(TRAINED,))  # fmt: skip
+        build_suite_plan(["ort"], ["fp32"], progress=messages.append, root=root, parts=(TRAINED,))
     assert messages == ["export mobilenet@t"]
 
 
@@ -110,10 +120,12 @@ def test_a_failed_step_is_remembered_until_its_inputs_change(made, monkeypatch) 
     def refuse(*args: object, **kwargs: object) -> None:
         raise SeDeployError("the int8 model disagrees with its float source")
 
-    monkeypatch.setattr("se_deploy.quantize.quantize_artifact", refuse)
+    monkeypatch.setattr("se_deploy.stages.quantize.quantize_artifact", refuse)
     messages: list[str] = []
-    plans = [build_suite_plan(["ort"], ["int8"], progress=messages.append, root=root,
-                              parts=(RANDOM,)) for _ in range(2)]  # fmt: skip
+    plans = [
+        build_suite_plan(["ort"], ["int8"], progress=messages.append, root=root, parts=(RANDOM,))
+        for _ in range(2)
+    ]
     assert messages == ["quantize se_mobilenet@r", "quantize mobilenet@r"]  # tried once
     first, second = ({t.key: t.missing for g in plan.groups for t in g.targets} for plan in plans)
     assert first["se_mobilenet@r/ort/int8"] == (
@@ -129,7 +141,7 @@ def test_a_failed_step_is_remembered_until_its_inputs_change(made, monkeypatch) 
 
 def test_planning_only_makes_nothing(zoo: Path, tmp_path: Path) -> None:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("se_deploy.zoo.ZOO_DIR", zoo)
+        patch.setattr("se_deploy.core.spec.ZOO_DIR", zoo)
         plan = build_suite_plan(["ort"], ["int8"], make=False, root=tmp_path, parts=(TRAINED,))
     missing = {t.key: t.missing for g in plan.groups for t in g.targets}
     assert missing["se_mobilenet@t/ort/int8"] == (
@@ -159,8 +171,10 @@ def test_suite_run_scores_trained_pairs_and_times_random_ones(made, tmp_path: Pa
     assert "accuracy" not in random_init and random_init["latency"][0]["n"] == 5
     assert rows["se_shufflenet@t/ort/fp32"]["status"] == "skipped"
     pairs = {(pair["pair"], pair["precision"]): pair["status"] for pair in results.pairs}
-    assert pairs == {("se_mobilenet@t vs mobilenet@t", "fp32"): "ok",
-                     ("se_mobilenet@t vs mobilenet@t", "fp16"): "ok",
-                     ("se_shufflenet@t vs shufflenet@t", "fp32"): "skipped",
-                     ("se_shufflenet@t vs shufflenet@t", "fp16"): "skipped",
-                     ("se_mobilenet@r vs mobilenet@r", "fp32"): "ok"}  # fmt: skip
+    assert pairs == {
+        ("se_mobilenet@t vs mobilenet@t", "fp32"): "ok",
+        ("se_mobilenet@t vs mobilenet@t", "fp16"): "ok",
+        ("se_shufflenet@t vs shufflenet@t", "fp32"): "skipped",
+        ("se_shufflenet@t vs shufflenet@t", "fp16"): "skipped",
+        ("se_mobilenet@r vs mobilenet@r", "fp32"): "ok",
+    }

@@ -17,13 +17,13 @@ import onnxruntime as ort
 import pytest
 
 from se_deploy.backends import unavailable_reason
-from se_deploy.build import BuildConfig, EnginePrecision, build_artifact
-from se_deploy.build.ort_build import ort_unavailable
-from se_deploy.build.trt_build import engine_precision, profile_shapes
-from se_deploy.errors import SeDeployError
-from se_deploy.evaluate import evaluate_artifact
-from se_deploy.quantize import resolve_source
-from se_deploy.quantize.calibration import image_input
+from se_deploy.bench.score import evaluate_artifact
+from se_deploy.core.errors import SeDeployError
+from se_deploy.data.calibration import image_input
+from se_deploy.stages.compile import BuildConfig, EnginePrecision, build_artifact
+from se_deploy.stages.compile.ort_build import ort_unavailable
+from se_deploy.stages.compile.trt_build import engine_precision, profile_shapes
+from se_deploy.stages.quantize import resolve_source
 from tests.quantize_support import BASELINE, TRAINED, quant_root, quantized
 
 TRT_MISSING = unavailable_reason("trt")
@@ -60,8 +60,7 @@ def test_ort_build_saves_a_portable_graph_that_reproduces_the_source(
     assert record["ort"]["session_options"]["intra_op_num_threads"] == 2
     assert record["ort"]["provider"] == "CPUExecutionProvider"
     saved = run_file(tmp_path / "model.ort-extended.onnx", images(), "ORT_DISABLE_ALL")
-    np.testing.assert_allclose(saved, run_file(source.path, images(), "ORT_ENABLE_ALL"),
-                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(saved, run_file(source.path, images(), "ORT_ENABLE_ALL"), atol=1e-5)
     assert record["ort"]["verification"]["results"][0]["passed"]
 
 
@@ -123,8 +122,9 @@ def test_cli_trt_build_without_tensorrt_names_it_and_writes_nothing(
     before = files_in(folder)
     run = cli("build", "--backend", "trt", "--input", str(folder))
     assert run.returncode == 2
-    assert run.stderr.strip() == (f"se-deploy: error: cannot build a TensorRT engine here: "
-                                  f"{TRT_MISSING}; nothing was written")  # fmt: skip
+    assert run.stderr.strip() == (
+        f"se-deploy: error: cannot build a TensorRT engine here: {TRT_MISSING}; nothing was written"
+    )
     assert files_in(folder) == before
     run = cli("build", "--backend", "trt", "--input", str(folder), "--out", str(tmp_path / "e"))
     assert run.returncode == 2 and not (tmp_path / "e").exists()
@@ -139,8 +139,18 @@ def test_cli_ort_cuda_build_without_onnxruntime_gpu_says_so(quant_root: Path, cl
 
 
 def test_cli_ort_build_json(quant_root: Path, cli, tmp_path: Path) -> None:
-    run = cli("build", "--backend", "ort", "--model", TRAINED, "--root", str(quant_root),
-              "--out", str(tmp_path), "--json")  # fmt: skip
+    run = cli(
+        "build",
+        "--backend",
+        "ort",
+        "--model",
+        TRAINED,
+        "--root",
+        str(quant_root),
+        "--out",
+        str(tmp_path),
+        "--json",
+    )
     assert run.returncode == 0, run.stderr
     manifest = json.loads(run.stdout)
     assert manifest["command"] == "build" and manifest["options"]["graph_opt"] == "extended"
@@ -153,17 +163,30 @@ def test_cli_ort_build_json(quant_root: Path, cli, tmp_path: Path) -> None:
     ("tag", "options", "precision", "files"),
     [
         ("fp32", {}, "fp32", {"model.engine", "timing.cache", "build-trt.json"}),
-        ("fp32", {"engine_precision": "fp16"}, "fp16",
-         {"model.engine", "timing.cache", "build-trt.json"}),
+        (
+            "fp32",
+            {"engine_precision": "fp16"},
+            "fp16",
+            {"model.engine", "timing.cache", "build-trt.json"},
+        ),
         ("int8", {}, "int8", {"model.engine", "timing.cache", "build-trt.json"}),
-        ("fp32", {"engine_precision": "int8", "calib": "synthetic", "calib_size": 64}, "int8",
-         {"model.engine", "timing.cache", "calibration.cache", "build-trt.json"}),
+        (
+            "fp32",
+            {"engine_precision": "int8", "calib": "synthetic", "calib_size": 64},
+            "int8",
+            {"model.engine", "timing.cache", "calibration.cache", "build-trt.json"},
+        ),
     ],
-)  # fmt: skip
+)
 def test_real_trt_builds_run_and_score(
-    quant_root: Path, quantized: dict, tmp_path: Path, tag: str, options: dict,
-    precision: str, files: set[str],
-) -> None:  # fmt: skip
+    quant_root: Path,
+    quantized: dict,
+    tmp_path: Path,
+    tag: str,
+    options: dict,
+    precision: str,
+    files: set[str],
+) -> None:
     path = quant_root / TRAINED / "fp32" if tag == "fp32" else quantized[tag].parent
     source = resolve_source(path, None, "fp32")
     config = BuildConfig("trt", min_batch=1, opt_batch=8, max_batch=64, **options)
@@ -174,7 +197,8 @@ def test_real_trt_builds_run_and_score(
     assert record["profile"]["max"] == [64, 1, 32, 32]
     again = build_artifact(source, config, tmp_path)  # the timing cache is read back
     assert again.manifest["trt"]["timing_cache"]["loaded"]
-    row = evaluate_artifact(str(tmp_path / "model.engine"), "trt", None, "synthetic", None,
-                            "test", 64)  # fmt: skip
+    row = evaluate_artifact(
+        str(tmp_path / "model.engine"), "trt", None, "synthetic", None, "test", 64
+    )
     reference = evaluate_artifact(str(source.path), "ort", None, "synthetic", None, "test", 64)
     assert row["count"] == 128 and abs(row["top1"] - reference["top1"]) <= 0.05

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from se_deploy.core.errors import SeDeployError
 from se_deploy.data import load_dataset
 from se_deploy.data.dataset import augment_batch
 from se_deploy.data.fashion_mnist import FILES, read_idx
-from se_deploy.errors import SeDeployError
 from tests.conftest import requires_fashion_mnist
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import pytest
 
-from se_deploy.export.passes import (
+from se_deploy.stages.export.passes import (
     fold_batchnorm,
     fuse_hard_sigmoid,
     fuse_hard_swish,
@@ -66,8 +66,12 @@ def _conv_bn(g: GraphBuilder, groups: int, bias: bool) -> str:
     if bias:
         inputs.append(g.weight(channels))
     conv = g.op("Conv", inputs, kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=groups)
-    params = [g.const(g.rng.uniform(0.5, 1.5, channels)), g.weight(channels),
-              g.weight(channels), g.const(g.rng.uniform(0.5, 2.0, channels))]  # fmt: skip
+    params = [
+        g.const(g.rng.uniform(0.5, 1.5, channels)),
+        g.weight(channels),
+        g.weight(channels),
+        g.const(g.rng.uniform(0.5, 2.0, channels)),
+    ]
     return g.op("BatchNormalization", [conv, *params], epsilon=1e-3)
 
 
@@ -213,6 +217,7 @@ def test_run_passes_records_node_counts_per_pass() -> None:
     result, records = run_passes(model, [remove_identity, remove_dead_nodes])
 
     assert [(r.name, r.nodes_before, r.nodes_after) for r in records] == [
-        ("remove_identity", 2, 1), ("remove_dead_nodes", 1, 1)
-    ]  # fmt: skip
+        ("remove_identity", 2, 1),
+        ("remove_dead_nodes", 1, 1),
+    ]
     assert ops(result) == ["Relu"]

@@ -12,12 +12,9 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from se_deploy.artifacts import sha256_file
-from se_deploy.errors import SeDeployError, VerificationError
-from se_deploy.export import ExportConfig, export_model, find_se_blocks
-from se_deploy.export import pipeline as export_pipeline
-from se_deploy.export.passes import fold_batchnorm
-from se_deploy.export.verify import require_parity, verify_against_torch
+from se_deploy.core.checks import require_parity
+from se_deploy.core.errors import SeDeployError, VerificationError
+from se_deploy.core.files import sha256_file
 from se_deploy.models import (
     Gate,
     SEConfig,
@@ -27,13 +24,23 @@ from se_deploy.models import (
     get_spec,
     list_models,
 )
+from se_deploy.stages.export import ExportConfig, export_model, find_se_blocks
+from se_deploy.stages.export import pipeline as export_pipeline
+from se_deploy.stages.export.passes import fold_batchnorm
+from se_deploy.stages.export.verify import verify_against_torch
 from tests.conftest import TINY, TINY_SIZE
 from tests.export_graphs import assert_same_outputs, ops, run_unoptimized
 from tests.export_support import save_checkpoint, tiny_config, trained_like
 
 NOT_IN_SE = {"Reshape", "Flatten", "Unsqueeze", "Squeeze", "Gemm", "MatMul", "Identity"}
-CANONICAL_SE = [{"GlobalAveragePool", "GlobalMaxPool"}, {"Conv"}, {"Relu"}, {"Conv"},
-                {"Sigmoid", "HardSigmoid", "Tanh", "Relu"}, {"Mul"}]  # fmt: skip
+CANONICAL_SE = [
+    {"GlobalAveragePool", "GlobalMaxPool"},
+    {"Conv"},
+    {"Relu"},
+    {"Conv"},
+    {"Sigmoid", "HardSigmoid", "Tanh", "Relu"},
+    {"Mul"},
+]
 
 
 def _ops_of(model: onnx.ModelProto, names: tuple[str, ...]) -> list[str]:
@@ -139,8 +146,11 @@ def test_a_parity_failure_writes_nothing_and_shows_the_figures(tmp_path, monkeyp
 
     monkeypatch.setattr(export_pipeline, "run_passes", corrupting_passes)
 
-    with pytest.raises(VerificationError, match=r"random inputs \(4\): max abs diff 9 > 0.0001"
-                       r", min cosine .* top-1 agreement 0\.\d{4} < 1.0"):
+    with pytest.raises(
+        VerificationError,
+        match=r"random inputs \(4\): max abs diff 9 > 0.0001"
+        r", min cosine .* top-1 agreement 0\.\d{4} < 1.0",
+    ):
         export_model(tiny_config("se_mobilenet", tmp_path))
     assert not any(tmp_path.rglob("*.onnx"))
 
@@ -163,8 +173,9 @@ def test_fold_batchnorm_on_an_unfolded_torch_export() -> None:
     model = trained_like(create_model("se_mobilenet_v2", TINY))
     buffer = io.BytesIO()
     image = torch.randn(2, 3, TINY_SIZE, TINY_SIZE)
-    torch.onnx.export(model, (image,), buffer, dynamo=False, do_constant_folding=False,
-                      input_names=["input"])  # fmt: skip
+    torch.onnx.export(
+        model, (image,), buffer, dynamo=False, do_constant_folding=False, input_names=["input"]
+    )
     unfolded = onnx.load_from_string(buffer.getvalue())
     assert ops(unfolded).count("BatchNormalization") > 20
 
@@ -177,10 +188,23 @@ def test_fold_batchnorm_on_an_unfolded_torch_export() -> None:
 def test_cli_export_is_byte_identical_across_processes(cli, tmp_path: Path) -> None:
     in_process = export_model(tiny_config("mobilenet_v3_small", tmp_path / "lib"))
 
-    done = cli("export", "--model", "mobilenet_v3_small", "--width", str(TINY.width),
-               "--num-classes", str(TINY.num_classes), "--small-input", "--input-size",
-               str(TINY_SIZE), "--verify-samples", "4", "--out", str(tmp_path / "cli"),
-               "--json")  # fmt: skip
+    done = cli(
+        "export",
+        "--model",
+        "mobilenet_v3_small",
+        "--width",
+        str(TINY.width),
+        "--num-classes",
+        str(TINY.num_classes),
+        "--small-input",
+        "--input-size",
+        str(TINY_SIZE),
+        "--verify-samples",
+        "4",
+        "--out",
+        str(tmp_path / "cli"),
+        "--json",
+    )
 
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)
@@ -200,9 +224,10 @@ def test_random_init_export_has_non_trivial_logits_and_parity(tmp_path: Path) ->
     assert parity["output_range"] > 0.1
     assert 0 < parity["max_abs_diff"] <= 1e-4
     assert result.manifest["weights"] == {
-        "init": "random", "seed": 0,
+        "init": "random",
+        "seed": 0,
         "batchnorm": f"settled on 2 batches of 2 standard-normal {TINY_SIZE}x{TINY_SIZE} images",
-    }  # fmt: skip
+    }
 
 
 def test_parity_check_fails_on_a_perturbed_onnx_weight(tmp_path: Path) -> None:
@@ -210,8 +235,9 @@ def test_parity_check_fails_on_a_perturbed_onnx_weight(tmp_path: Path) -> None:
     model = onnx.load(export_model(config).onnx_path)
     source = export_pipeline.load_source_model(config)  # the same seeded, settled model
     inputs = export_pipeline.verification_inputs(config, source)
-    assert all(p.passed for p in verify_against_torch(model.SerializeToString(), source.module,
-                                                      inputs))  # fmt: skip
+    assert all(
+        p.passed for p in verify_against_torch(model.SerializeToString(), source.module, inputs)
+    )
 
     convs = [node for node in model.graph.node if node.op_type == "Conv"]
     weight = next(i for i in model.graph.initializer if i.name == convs[len(convs) // 2].input[1])
@@ -241,7 +267,7 @@ def test_a_failed_write_leaves_the_previous_export_untouched(tmp_path, monkeypat
 
 
 def test_abs_quantile_forgives_a_rare_outlier_sample_but_not_a_shifted_majority() -> None:
-    from se_deploy.export.verify import Tolerance, compare_outputs
+    from se_deploy.core.checks import Tolerance, compare_outputs
 
     reference = np.tile(np.linspace(-10.0, 10.0, 10), (200, 1))  # logit range 20: abs limit 5
     outlier = reference.copy()
@@ -255,4 +281,5 @@ def test_abs_quantile_forgives_a_rare_outlier_sample_but_not_a_shifted_majority(
     shifted = reference.copy()
     shifted[:10, 0] += 8.0  # 5% of the samples
     assert compare_outputs(reference, shifted, "x", p99).failures == (
-        "max abs diff (at the 0.99 quantile of samples) 8 > 5",)
+        "max abs diff (at the 0.99 quantile of samples) 8 > 5",
+    )

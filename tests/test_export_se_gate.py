@@ -11,11 +11,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from se_deploy.errors import SeDeployError
-from se_deploy.export import ExportConfig
-from se_deploy.export.passes import collapse_se_gates, expand_se_gates
-from se_deploy.export.se_pattern import find_se_blocks
+from se_deploy.core.errors import SeDeployError
+from se_deploy.core.onnx.se_pattern import find_se_blocks
 from se_deploy.models import get_spec, list_models
+from se_deploy.stages.export import ExportConfig
+from se_deploy.stages.export.passes import collapse_se_gates, expand_se_gates
 from tests.conftest import TINY_SIZE
 from tests.export_graphs import assert_same_outputs
 from tests.export_support import tiny_graph
@@ -54,9 +54,24 @@ def test_resize_form_keeps_the_se_mul_in_nchwc(tmp_path) -> None:
 
 
 def test_cli_export_resize_form_records_it(cli, tmp_path) -> None:
-    run = cli("export", "--model", "se_mobilenet", "--width", "0.25", "--num-classes", "10",
-              "--input-size", str(TINY_SIZE), "--small-input", "--verify-samples", "2",
-              "--se-gate", "resize", "--out", str(tmp_path))  # fmt: skip
+    run = cli(
+        "export",
+        "--model",
+        "se_mobilenet",
+        "--width",
+        "0.25",
+        "--num-classes",
+        "10",
+        "--input-size",
+        str(TINY_SIZE),
+        "--small-input",
+        "--verify-samples",
+        "2",
+        "--se-gate",
+        "resize",
+        "--out",
+        str(tmp_path),
+    )
     assert run.returncode == 0, run.stderr
     manifest = json.loads((tmp_path / "se_mobilenet" / "fp32" / "manifest.json").read_text())
     assert manifest["options"]["se_gate"] == "resize"

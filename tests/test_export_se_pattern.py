@@ -6,11 +6,11 @@ import numpy as np
 import onnx
 import pytest
 
-from se_deploy.errors import VerificationError
-from se_deploy.export.passes import canonicalize_se, fuse_hard_sigmoid, run_passes
-from se_deploy.export.pipeline import require_se_blocks
-from se_deploy.export.se_pattern import SEBlock, explain_se_misses, find_se_blocks
+from se_deploy.core.errors import VerificationError
+from se_deploy.core.onnx.se_pattern import SEBlock, explain_se_misses, find_se_blocks
 from se_deploy.models import Gate, Squeeze, get_spec
+from se_deploy.stages.export.passes import canonicalize_se, fuse_hard_sigmoid, run_passes
+from se_deploy.stages.export.pipeline import require_se_blocks
 from tests.export_graphs import GraphBuilder, assert_same_outputs, ops
 
 C, R = 16, 4
@@ -91,8 +91,12 @@ FORMS = [
     (relu6_div_gate, Squeeze.AVG, Gate.HARD_SIGMOID),
 ]
 CANONICAL_OPS = {Squeeze.AVG: "GlobalAveragePool", Squeeze.MAX: "GlobalMaxPool"}
-GATE_OPS = {Gate.SIGMOID: "Sigmoid", Gate.HARD_SIGMOID: "HardSigmoid", Gate.TANH: "Tanh",
-            Gate.RELU: "Relu"}  # fmt: skip
+GATE_OPS = {
+    Gate.SIGMOID: "Sigmoid",
+    Gate.HARD_SIGMOID: "HardSigmoid",
+    Gate.TANH: "Tanh",
+    Gate.RELU: "Relu",
+}
 
 
 @pytest.mark.parametrize(("build", "squeeze", "gate"), FORMS, ids=[f[0].__name__ for f in FORMS])
@@ -102,8 +106,7 @@ def test_canonicalize_se_rewrites_exporter_forms(build, squeeze: Squeeze, gate: 
 
     canonical, _ = run_passes(model, [fuse_hard_sigmoid, canonicalize_se])
 
-    assert ops(canonical) == [CANONICAL_OPS[squeeze], "Conv", "Relu", "Conv", GATE_OPS[gate],
-                              "Mul"]  # fmt: skip
+    assert ops(canonical) == [CANONICAL_OPS[squeeze], "Conv", "Relu", "Conv", GATE_OPS[gate], "Mul"]
     assert_same_outputs(model, canonical, _feeds())
     (block,) = find_se_blocks(canonical)
     assert (block.channels, block.reduced_channels, block.reduction) == (C, R, C / R)
@@ -135,8 +138,10 @@ def test_canonicalize_se_leaves_canonical_blocks_and_non_se_pools_alone() -> Non
 
 def test_se_pattern_needs_the_mul_to_rescale_the_squeezed_tensor() -> None:
     g = GraphBuilder()
-    gate = g.op("Sigmoid", [_conv(g, g.op("Relu", [_conv(g, g.op("GlobalAveragePool", ["x"]),
-                                                           R, C)]), C, R)])  # fmt: skip
+    gate = g.op(
+        "Sigmoid",
+        [_conv(g, g.op("Relu", [_conv(g, g.op("GlobalAveragePool", ["x"]), R, C)]), C, R)],
+    )
     g.op("Mul", [g.op("Relu", ["x"]), gate], output="out")
     model = g.model({"x": X_SHAPE}, ["out"])
 
@@ -163,7 +168,13 @@ def test_se_block_api() -> None:
 
     assert isinstance(block, SEBlock)
     assert [by_name[name].op_type for name in block.nodes] == [
-        "GlobalAveragePool", "Conv", "Relu", "Conv", "HardSigmoid", "Mul"]  # fmt: skip
+        "GlobalAveragePool",
+        "Conv",
+        "Relu",
+        "Conv",
+        "HardSigmoid",
+        "Mul",
+    ]
     assert by_name[block.nodes[-1]].input[:] == [block.input, block.scale]
     assert by_name[block.nodes[-1]].output[0] == block.output
     record = block.to_dict()

@@ -9,11 +9,11 @@ from pathlib import Path
 import onnx
 import pytest
 
-from se_deploy.errors import SeDeployError
-from se_deploy.export import ExportConfig, export_model
-from se_deploy.export.se_pattern import find_se_blocks
-from se_deploy.fold import FoldConfig, fold_artifact
-from se_deploy.quantize.source import resolve_source
+from se_deploy.core.artifact import resolve_source
+from se_deploy.core.errors import SeDeployError
+from se_deploy.core.onnx.se_pattern import find_se_blocks
+from se_deploy.stages.export import ExportConfig, export_model
+from se_deploy.stages.fold import FoldConfig, fold_artifact
 from tests.conftest import TINY, TINY_SIZE
 
 SIZES = {"data": "synthetic", "calib_size": 32, "select_size": 64, "check_size": 32}
@@ -22,8 +22,16 @@ SIZES = {"data": "synthetic", "calib_size": 32, "select_size": 64, "check_size":
 @pytest.fixture(scope="module")
 def export_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("fold-pipeline")
-    export_model(ExportConfig(model="se_mobilenet", width=TINY.width, num_classes=10,
-                              small_input=True, input_size=TINY_SIZE, out=root))  # fmt: skip
+    export_model(
+        ExportConfig(
+            model="se_mobilenet",
+            width=TINY.width,
+            num_classes=10,
+            small_input=True,
+            input_size=TINY_SIZE,
+            out=root,
+        )
+    )
     return root
 
 
@@ -36,11 +44,17 @@ def _fold(root: Path, fold_se: str, out: Path, **options) -> dict:
 def test_auto_fold_writes_the_artifact_and_records_every_decision(export_root, tmp_path) -> None:
     out = tmp_path / "fp32-folded"
     manifest = _fold(export_root, "auto", out, max_drop=2.0)
-    assert sorted(p.name for p in out.iterdir()) == ["gate_stats.json", "gates.png",
-                                                     "manifest.json", "model.onnx"]  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == [
+        "gate_stats.json",
+        "gates.png",
+        "manifest.json",
+        "model.onnx",
+    ]
     blocks = manifest["se_blocks"]
-    assert len(blocks) == 13 and [b["block"] for b in blocks][:2] == ["/blocks/blocks.0/se",
-                                                                      "/blocks/blocks.1/se"]
+    assert len(blocks) == 13 and [b["block"] for b in blocks][:2] == [
+        "/blocks/blocks.0/se",
+        "/blocks/blocks.1/se",
+    ]
     visited = sorted(blocks, key=lambda b: b["visited"])
     assert [b["error"] for b in visited] == sorted(b["error"] for b in blocks)
     assert all(b["error"] == pytest.approx(b["output_error_lsq"], abs=1e-6) for b in blocks)
@@ -64,8 +78,8 @@ def test_auto_fold_writes_the_artifact_and_records_every_decision(export_root, t
 
 
 def test_selection_and_check_are_disjoint_held_out_images(export_root) -> None:
-    from se_deploy.fold.pipeline import load_fold_images
-    from se_deploy.quantize.calibration import image_input
+    from se_deploy.data.calibration import image_input
+    from se_deploy.stages.fold.pipeline import load_fold_images
 
     target = image_input(onnx.load(export_root / "se_mobilenet" / "fp32" / "model.onnx"))
     images = load_fold_images(FoldConfig.from_fold_se("auto", **SIZES), target)
@@ -77,8 +91,11 @@ def test_selection_and_check_are_disjoint_held_out_images(export_root) -> None:
 
 
 def test_a_selection_that_leaves_no_check_images_is_refused(export_root, tmp_path) -> None:
-    with pytest.raises(SeDeployError, match=r"none left for the check after 128 selection "
-                                            r"images; lower --select-size"):
+    with pytest.raises(
+        SeDeployError,
+        match=r"none left for the check after 128 selection "
+        r"images; lower --select-size",
+    ):
         _fold(export_root, "auto", tmp_path / "none-left", select_size=128)
     assert not (tmp_path / "none-left").exists()
 
@@ -121,17 +138,26 @@ def test_cli_reports_bad_input_on_one_line(cli, export_root) -> None:
 
 
 def test_summary_warns_when_the_check_set_loses_more_than_the_budget(capsys, tmp_path) -> None:
-    from se_deploy.fold.pipeline import FoldResult
-    from se_deploy.fold.summary import print_fold_summary
+    from se_deploy.stages.fold.pipeline import FoldResult
+    from se_deploy.stages.fold.summary import print_fold_summary
 
-    manifest = {"folded": {"count": 1, "of": 2}, "se_blocks": [],
-                "selection": {"images": 50, "split": "test", "top1_unfolded": 0.97,
-                              "max_drop_pt": 0.3},
-                "check": {"images": 100, "split": "test", "top1_unfolded": 0.93,
-                          "top1_folded": 0.9256, "drop_pt": 0.44, "top1_agreement": 0.98}}
+    manifest = {
+        "folded": {"count": 1, "of": 2},
+        "se_blocks": [],
+        "selection": {"images": 50, "split": "test", "top1_unfolded": 0.97, "max_drop_pt": 0.3},
+        "check": {
+            "images": 100,
+            "split": "test",
+            "top1_unfolded": 0.93,
+            "top1_folded": 0.9256,
+            "drop_pt": 0.44,
+            "top1_agreement": 0.98,
+        },
+    }
     print_fold_summary(FoldResult(tmp_path / "model.onnx", tmp_path / "manifest.json", manifest))
-    assert "warning: the check set lost 0.44 pt, more than the 0.3 pt budget" in \
-        " ".join(capsys.readouterr().err.split())
+    assert "warning: the check set lost 0.44 pt, more than the 0.3 pt budget" in " ".join(
+        capsys.readouterr().err.split()
+    )
 
     manifest["check"]["drop_pt"] = 0.2
     print_fold_summary(FoldResult(tmp_path / "model.onnx", tmp_path / "manifest.json", manifest))

@@ -7,20 +7,23 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from se_deploy.errors import SeDeployError
-from se_deploy.export.passes import expand_se_gates
-from se_deploy.export.se_pattern import find_se_blocks
-from se_deploy.fold import FoldConfig, FoldMode, FoldSite, collect_gate_stats, fold_se_blocks
-from se_deploy.fold.gate_stats import GateStats
-from se_deploy.fold.rewrite import FoldTarget, fold_targets, named_se_blocks
-from se_deploy.fold.select import select_greedy, select_listed
+from se_deploy.core.errors import SeDeployError
+from se_deploy.core.onnx.se_pattern import find_se_blocks
 from se_deploy.models import list_models
+from se_deploy.stages.export.passes import expand_se_gates
+from se_deploy.stages.fold import FoldConfig, FoldMode, FoldSite, collect_gate_stats, fold_se_blocks
+from se_deploy.stages.fold.gate_stats import GateStats
+from se_deploy.stages.fold.rewrite import FoldTarget, fold_targets, named_se_blocks
+from se_deploy.stages.fold.select import select_greedy, select_listed
 from tests.conftest import TINY_SIZE
 from tests.export_graphs import GraphBuilder, assert_same_outputs, run_unoptimized
 from tests.export_support import tiny_graph
 
-SE_MODELS = [name for name in list_models() if name.startswith("se_") or name.endswith("_small")
-             or name.endswith("_large")]  # fmt: skip
+SE_MODELS = [
+    name
+    for name in list_models()
+    if name.startswith("se_") or name.endswith("_small") or name.endswith("_large")
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +50,9 @@ def _constant_gates(model: onnx.ModelProto, seed: int = 1) -> onnx.ModelProto:
 
 def _images(count: int = 3, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    return [rng.standard_normal((1, 3, TINY_SIZE, TINY_SIZE), dtype=np.float32)
-            for _ in range(count)]  # fmt: skip
+    return [
+        rng.standard_normal((1, 3, TINY_SIZE, TINY_SIZE), dtype=np.float32) for _ in range(count)
+    ]
 
 
 def _relative_diff(before: onnx.ModelProto, after: onnx.ModelProto, image: np.ndarray) -> float:
@@ -132,20 +136,46 @@ def _grouped_consumer_graph() -> onnx.ModelProto:
     channels, reduced = 8, 2
     x = g.op("Conv", ["x", g.weight(channels, 4, 1, 1), g.weight(channels)], kernel_shape=[1, 1])
     pooled = g.op("GlobalAveragePool", [x])
-    hidden = g.op("Relu", [g.op("Conv", [pooled, g.weight(reduced, channels, 1, 1),
-                                         g.weight(reduced)], kernel_shape=[1, 1])])  # fmt: skip
-    gate = g.op("Sigmoid", [g.op("Conv", [hidden, g.const(np.zeros((channels, reduced, 1, 1))),
-                                          g.weight(channels, scale=2.0)], kernel_shape=[1, 1])])
+    hidden = g.op(
+        "Relu",
+        [
+            g.op(
+                "Conv",
+                [pooled, g.weight(reduced, channels, 1, 1), g.weight(reduced)],
+                kernel_shape=[1, 1],
+            )
+        ],
+    )
+    gate = g.op(
+        "Sigmoid",
+        [
+            g.op(
+                "Conv",
+                [
+                    hidden,
+                    g.const(np.zeros((channels, reduced, 1, 1))),
+                    g.weight(channels, scale=2.0),
+                ],
+                kernel_shape=[1, 1],
+            )
+        ],
+    )
     scaled = g.op("Mul", [x, gate], output="se/out")
-    g.op("Conv", [scaled, g.weight(6, 4, 3, 3), g.weight(6)], output="out", kernel_shape=[3, 3],
-         group=2, pads=[1, 1, 1, 1])  # fmt: skip
+    g.op(
+        "Conv",
+        [scaled, g.weight(6, 4, 3, 3), g.weight(6)],
+        output="out",
+        kernel_shape=[3, 3],
+        group=2,
+        pads=[1, 1, 1, 1],
+    )
     return g.model({"x": [1, 4, 5, 5]}, ["out"])
 
 
 def test_grouped_consumer_conv_folds_exactly() -> None:
     model = _grouped_consumer_graph()
     targets = fold_targets(model)
-    (name, target), = targets.items()
+    ((name, target),) = targets.items()
     assert target.site is FoldSite.CONSUMER
     feeds = {"x": np.random.default_rng(0).normal(size=(1, 4, 5, 5)).astype(np.float32)}
     (stats,) = collect_gate_stats(model, find_se_blocks(model), [feeds["x"]])
@@ -159,8 +189,10 @@ def test_gate_stats_are_per_channel_figures_over_all_images(exports) -> None:
     blocks = find_se_blocks(model)
     images = _images(4)
     stats = collect_gate_stats(model, blocks, images)
-    gates = [run_unoptimized(_exposed(model, blocks[0].scale), {"input": image})[1].reshape(-1)
-             for image in images]  # fmt: skip
+    gates = [
+        run_unoptimized(_exposed(model, blocks[0].scale), {"input": image})[1].reshape(-1)
+        for image in images
+    ]
     first = stats[0]
     assert first.count == 4 and first.gate == "hard_sigmoid"
     np.testing.assert_allclose(first.mean, np.mean(gates, axis=0), rtol=1e-5, atol=1e-7)
@@ -189,7 +221,7 @@ def test_lsq_constant_is_the_energy_weighted_gate_mean(exports) -> None:
 
 
 def _exposed(model: onnx.ModelProto, tensor: str) -> onnx.ModelProto:
-    from se_deploy.fold.gate_stats import with_gate_outputs
+    from se_deploy.stages.fold.gate_stats import with_gate_outputs
 
     (block,) = [b for b in find_se_blocks(model) if b.scale == tensor]
     return with_gate_outputs(model, [block])[0]
@@ -199,10 +231,21 @@ def _stats(errors: list[float]) -> list[GateStats]:
     """Blocks whose gate is 0.5 on average, with E[e] = 1 and E[e g^2] chosen so the relative
     output error of folding the mean is `error`."""
     one = np.ones(4)
-    return [GateStats(f"b{i}", "sigmoid", 10, one * 0.5, one * 0.1, one * 0.1, one * 0.9,
-                      energy=one, energy_gate=one * 0.5,
-                      energy_gate_sq=one * 0.25 / (1 - error**2))
-            for i, error in enumerate(errors)]  # fmt: skip
+    return [
+        GateStats(
+            f"b{i}",
+            "sigmoid",
+            10,
+            one * 0.5,
+            one * 0.1,
+            one * 0.1,
+            one * 0.9,
+            energy=one,
+            energy_gate=one * 0.5,
+            energy_gate_sq=one * 0.25 / (1 - error**2),
+        )
+        for i, error in enumerate(errors)
+    ]
 
 
 def test_greedy_selection_respects_the_budget_and_records_each_decision() -> None:
@@ -232,8 +275,9 @@ def test_a_zero_budget_folds_nothing_and_evaluates_only_the_baseline() -> None:
     stats = _stats([0.0, 0.1])
     targets = {item.block: FoldTarget(item.block, FoldSite.CONSUMER, ("c",)) for item in stats}
     calls = []
-    _, decisions = select_greedy(stats, targets, lambda names: calls.append(names) or 0.9, 0.0,
-                                 "lsq")
+    _, decisions = select_greedy(
+        stats, targets, lambda names: calls.append(names) or 0.9, 0.0, "lsq"
+    )
     assert not any(d.folded for d in decisions)
     assert calls == [()]
 

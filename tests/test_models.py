@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from se_deploy.errors import SeDeployError
+from se_deploy.core.errors import SeDeployError
 from se_deploy.models import (
     Gate,
     SEConfig,

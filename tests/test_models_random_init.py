@@ -72,8 +72,9 @@ def test_settled_statistics_do_not_depend_on_the_thread_count() -> None:
         for threads in (1, 2):
             torch.set_num_threads(threads)
             model = create_random_model("se_mobilenet", TINY, TINY_SIZE, seed=0)
-            stats.append([m.running_var.clone() for m in model.modules()
-                          if isinstance(m, nn.BatchNorm2d)])  # fmt: skip
+            stats.append(
+                [m.running_var.clone() for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+            )
             assert torch.get_num_threads() == threads  # restored after settling
     finally:
         torch.set_num_threads(before)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from se_deploy.build import BuildConfig, EnginePrecision, OrtProvider
-from se_deploy.errors import SeDeployError
-from se_deploy.quantize import CalibMethod, Precision, QuantConfig, SePrecision
+from se_deploy.core.errors import SeDeployError
+from se_deploy.stages.compile import BuildConfig, EnginePrecision, OrtProvider
+from se_deploy.stages.quantize import CalibMethod, Precision, QuantConfig, SePrecision
 
 
 def test_strings_become_enums_and_tags_name_the_folder() -> None:
@@ -22,20 +22,30 @@ def test_strings_become_enums_and_tags_name_the_folder() -> None:
     [
         ({"precision": "int9"}, r"--precision 'int9' \(choose fp16\|int8\)"),
         ({"precision": "int8"}, "int8 needs calibration data: pass --calib"),
-        ({"precision": "int8", "calib": "synthetic", "calib_method": "mse"},
-         r"--calib-method 'mse' \(choose minmax\|entropy\|percentile\)"),
-        ({"precision": "int8", "calib": "synthetic", "percentile": 99.9},
-         "--percentile applies to --calib-method percentile, not minmax"),
-        ({"precision": "int8", "calib": "synthetic", "scheme": "u8u8", "reduce_range": True},
-         "u8u8 cannot saturate: drop --reduce-range"),
+        (
+            {"precision": "int8", "calib": "synthetic", "calib_method": "mse"},
+            r"--calib-method 'mse' \(choose minmax\|entropy\|percentile\)",
+        ),
+        (
+            {"precision": "int8", "calib": "synthetic", "percentile": 99.9},
+            "--percentile applies to --calib-method percentile, not minmax",
+        ),
+        (
+            {"precision": "int8", "calib": "synthetic", "scheme": "u8u8", "reduce_range": True},
+            "u8u8 cannot saturate: drop --reduce-range",
+        ),
         ({"precision": "int8", "calib": "synthetic", "calib_size": 0}, "--calib-size 0"),
-        ({"precision": "int8", "calib": "synthetic", "keep_io_types": False},
-         "--no-keep-io-types applies to fp16 only"),
-        ({"precision": "fp16", "calib": "synthetic", "se_precision": "float"},
-         "--calib, --se-precision apply to int8 only; drop them for fp16"),
+        (
+            {"precision": "int8", "calib": "synthetic", "keep_io_types": False},
+            "--no-keep-io-types applies to fp16 only",
+        ),
+        (
+            {"precision": "fp16", "calib": "synthetic", "se_precision": "float"},
+            "--calib, --se-precision apply to int8 only; drop them for fp16",
+        ),
         ({"precision": "fp16", "verify_size": 0}, "--verify-size 0"),
     ],
-)  # fmt: skip
+)
 def test_bad_quantize_options_fail_in_one_line(options: dict, message: str) -> None:
     with pytest.raises(SeDeployError, match=message) as caught:
         QuantConfig(**options)
@@ -55,13 +65,15 @@ def test_percentile_default_is_ort_s() -> None:
         ({"backend": "ort", "max_batch": 4}, "--max-batch: not for --backend ort"),
         ({"backend": "trt", "provider": "cuda"}, "--provider: not for --backend trt"),
         ({"backend": "trt", "min_batch": 4, "opt_batch": 2}, r"batch profile 4/2/32"),
-        ({"backend": "trt", "calib": "synthetic"},
-         "--calib calibrate --engine-precision int8 only"),
+        (
+            {"backend": "trt", "calib": "synthetic"},
+            "--calib calibrate --engine-precision int8 only",
+        ),
         ({"backend": "trt", "workspace_mib": 0}, "--workspace-mib 0"),
         ({"backend": "ort", "threads": -1}, "--threads/--inter-threads must be >= 0"),
         ({"backend": "ort", "graph_opt": "max"}, r"--graph-opt 'max'"),
     ],
-)  # fmt: skip
+)
 def test_bad_build_options_fail_in_one_line(options: dict, message: str) -> None:
     with pytest.raises(SeDeployError, match=message) as caught:
         BuildConfig(**options)

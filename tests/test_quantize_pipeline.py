@@ -14,16 +14,16 @@ import onnx
 import pytest
 
 from se_deploy.backends import runner_class
+from se_deploy.bench.score import evaluate_artifact
+from se_deploy.core.checks import Tolerance
+from se_deploy.core.errors import SeDeployError, VerificationError
+from se_deploy.core.onnx.graph import GraphIndex
+from se_deploy.core.onnx.qdq import DEQUANTIZE, QUANTIZE, has_qdq, strip_qdq
 from se_deploy.data import load_dataset
-from se_deploy.errors import SeDeployError, VerificationError
-from se_deploy.evaluate import evaluate_artifact
-from se_deploy.export import find_se_blocks
-from se_deploy.export.graph import GraphIndex
-from se_deploy.export.verify import Tolerance
-from se_deploy.quantize import QuantConfig, quantize_artifact, resolve_source
-from se_deploy.quantize import int8 as int8_module
-from se_deploy.quantize import pipeline as quantize_pipeline
-from se_deploy.quantize.qdq import DEQUANTIZE, QUANTIZE, has_qdq, strip_qdq
+from se_deploy.stages.export import find_se_blocks
+from se_deploy.stages.quantize import QuantConfig, quantize_artifact, resolve_source
+from se_deploy.stages.quantize import int8 as int8_module
+from se_deploy.stages.quantize import pipeline as quantize_pipeline
 from tests.quantize_support import BASELINE, TRAINED, quant_root, quantized
 
 SE_BLOCKS = 13
@@ -66,10 +66,13 @@ def test_int8_is_per_channel_qdq_agrees_with_float_and_keeps_se_blocks(
     model = onnx.load(quantized["int8"])
     assert has_qdq(model)
     index = GraphIndex(model)
-    weights = [(index.constant(node.input[0]), index.constant(node.input[1]))
-               for node in model.graph.node
-               if node.op_type == DEQUANTIZE and node.input[0] in index.initializers
-               and index.constant(node.input[0]).ndim == 4]  # fmt: skip
+    weights = [
+        (index.constant(node.input[0]), index.constant(node.input[1]))
+        for node in model.graph.node
+        if node.op_type == DEQUANTIZE
+        and node.input[0] in index.initializers
+        and index.constant(node.input[0]).ndim == 4
+    ]
     assert weights and all(scale.size == weight.shape[0] for weight, scale in weights)
     assert len(find_se_blocks(strip_qdq(model))) == SE_BLOCKS
     reference, candidate = logits(fp32, eval_images()), logits(quantized["int8"], eval_images())
@@ -148,8 +151,9 @@ def test_failed_check_writes_nothing(quant_root: Path, monkeypatch, tmp_path: Pa
     monkeypatch.setitem(quantize_pipeline.TOLERANCES, quantize_pipeline.Precision.INT8, impossible)
     source = resolve_source(None, TRAINED, "fp32", quant_root)
     with pytest.raises(VerificationError, match=r"disagrees with its float source.*nothing was"):
-        quantize_artifact(source, QuantConfig("int8", calib="synthetic", calib_size=32),
-                          tmp_path / "run")  # fmt: skip
+        quantize_artifact(
+            source, QuantConfig("int8", calib="synthetic", calib_size=32), tmp_path / "run"
+        )
     assert not (tmp_path / "run").exists()
 
     unenforced = QuantConfig("int8", calib="synthetic", calib_size=32, enforce_check=False)
@@ -174,8 +178,9 @@ def test_se_float_on_a_baseline_and_requantizing_are_refused(
 
 def test_static_batch_baseline_quantizes_and_evaluates(quant_root: Path, tmp_path: Path) -> None:
     source = resolve_source(None, BASELINE, "fp32", quant_root)
-    result = quantize_artifact(source, QuantConfig("int8", calib="synthetic", calib_size=16),
-                               tmp_path / "int8")  # fmt: skip
+    result = quantize_artifact(
+        source, QuantConfig("int8", calib="synthetic", calib_size=16), tmp_path / "int8"
+    )
     assert result.manifest["calibration"]["batch_size"] == 1  # the export's static batch
     assert result.manifest["se_blocks"]["found"] == 0
     row = evaluate_artifact(str(result.onnx_path), "ort", None, "synthetic", None, "test", 64)
@@ -183,9 +188,24 @@ def test_static_batch_baseline_quantizes_and_evaluates(quant_root: Path, tmp_pat
 
 
 def test_cli_quantize_then_eval_the_artifact(quant_root: Path, cli, tmp_path: Path) -> None:
-    run = cli("quantize", "--model", TRAINED, "--root", str(quant_root), "--precision", "int8",
-              "--calib", "synthetic", "--calib-size", "64", "--se-precision", "float",
-              "--out", str(tmp_path / "q"), "--json")  # fmt: skip
+    run = cli(
+        "quantize",
+        "--model",
+        TRAINED,
+        "--root",
+        str(quant_root),
+        "--precision",
+        "int8",
+        "--calib",
+        "synthetic",
+        "--calib-size",
+        "64",
+        "--se-precision",
+        "float",
+        "--out",
+        str(tmp_path / "q"),
+        "--json",
+    )
     assert run.returncode == 0, run.stderr
     manifest = json.loads(run.stdout)
     assert manifest["precision"] == "int8-sefloat"
@@ -196,7 +216,10 @@ def test_cli_quantize_then_eval_the_artifact(quant_root: Path, cli, tmp_path: Pa
     row = json.loads(shown.stdout)
     expected = evaluate_artifact(artifact, "ort", None, "synthetic", None, "test", 256)
     assert (row["top1"], row["top5"], row["count"]) == (
-        expected["top1"], expected["top5"], expected["count"])
+        expected["top1"],
+        expected["top5"],
+        expected["count"],
+    )
     assert row["backend"] == "ort" and row["precision"] == "int8-sefloat"
     assert row["preprocess"] == manifest["preprocess"] | {"resize": "bilinear"}
 
@@ -207,10 +230,12 @@ def test_cli_quantize_then_eval_the_artifact(quant_root: Path, cli, tmp_path: Pa
         (["--model", TRAINED, "--precision", "int8"], "int8 needs calibration data"),
         (["--model", "resnet", "--precision", "fp16"], "resnet"),
         (["--precision", "fp16"], "name the input once: --model NAME"),
-        (["--model", BASELINE, "--precision", "fp16", "--root", "nowhere"],
-         "no ONNX model at 'nowhere/mobilenet/fp32/model.onnx'; run `se-deploy export"),
+        (
+            ["--model", BASELINE, "--precision", "fp16", "--root", "nowhere"],
+            "no ONNX model at 'nowhere/mobilenet/fp32/model.onnx'; run `se-deploy export",
+        ),
     ],
-)  # fmt: skip
+)
 def test_cli_quantize_errors_are_one_line(cli, args: list[str], message: str) -> None:
     run = cli("quantize", *args)
     assert run.returncode == 2
@@ -225,21 +250,30 @@ def test_cli_eval_artifact_excludes_weights(cli, quantized: dict) -> None:
 def test_eval_pads_the_last_batch_of_a_static_batch_artifact(tmp_path: Path) -> None:
     """128 images through a batch-3 artifact: the ragged tail is padded and its padding dropped,
     so the figures equal those of the same weights exported with a dynamic batch."""
-    from se_deploy.export import ExportConfig, export_model
+    from se_deploy.stages.export import ExportConfig, export_model
 
-    tiny = {"model": BASELINE, "width": 0.25, "num_classes": 10, "in_chans": 1,
-            "small_input": True, "input_size": 32, "verify_samples": 3}  # fmt: skip
+    tiny = {
+        "model": BASELINE,
+        "width": 0.25,
+        "num_classes": 10,
+        "in_chans": 1,
+        "small_input": True,
+        "input_size": 32,
+        "verify_samples": 3,
+    }
     static = export_model(ExportConfig(**tiny, batch=3, out=tmp_path / "static")).onnx_path
     dynamic = export_model(ExportConfig(**tiny, dynamic_batch=True, out=tmp_path / "dyn")).onnx_path
-    rows = [evaluate_artifact(str(path), "ort", "cpu", "synthetic", None, "test", 50)
-            for path in (static, dynamic)]  # fmt: skip
+    rows = [
+        evaluate_artifact(str(path), "ort", "cpu", "synthetic", None, "test", 50)
+        for path in (static, dynamic)
+    ]
     assert rows[0]["count"] == rows[1]["count"] == 128
     assert (rows[0]["top1"], rows[0]["top5"]) == (rows[1]["top1"], rows[1]["top5"])
 
 
 def test_summary_points_se_models_quantized_s8s8_at_u8s8(quantized: dict, capsys) -> None:
-    from se_deploy.quantize.pipeline import QuantizeResult
-    from se_deploy.quantize.summary import print_quantize_summary
+    from se_deploy.stages.quantize.pipeline import QuantizeResult
+    from se_deploy.stages.quantize.summary import print_quantize_summary
 
     path = quantized["int8"]
     manifest = manifest_of(path)
@@ -255,7 +289,7 @@ def test_summary_points_se_models_quantized_s8s8_at_u8s8(quantized: dict, capsys
 def test_int8_puts_resize_expanded_gates_back_in_broadcast_form(
     quant_root: Path, tmp_path: Path
 ) -> None:
-    from se_deploy.export.passes import expand_se_gates
+    from se_deploy.stages.export.passes import expand_se_gates
 
     expanded = tmp_path / "expanded" / "model.onnx"
     expanded.parent.mkdir()

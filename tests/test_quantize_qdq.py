@@ -11,11 +11,11 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-from se_deploy.export.se_pattern import find_se_blocks
+from se_deploy.core.onnx.qdq import absorb_clamps, strip_qdq
+from se_deploy.core.onnx.se_pattern import find_se_blocks
+from se_deploy.data.calibration import BatchReader
 from se_deploy.models import list_models
-from se_deploy.quantize.calibration import BatchReader
-from se_deploy.quantize.qdq import absorb_clamps, strip_qdq
-from se_deploy.quantize.se_exclusion import se_node_names
+from se_deploy.stages.quantize.se_exclusion import se_node_names
 from tests.conftest import TINY_SIZE
 from tests.export_support import tiny_graph
 
@@ -39,22 +39,28 @@ def _relu_between_qdq(
         helper.make_node("Conv", ["x", "w"], ["conv"], name="conv"),
         helper.make_node("QuantizeLinear", ["conv", "s1", "z1"], ["q1"], name="q1"),
         helper.make_node("DequantizeLinear", ["q1", "s1", "z1"], ["dq1"], name="dq1"),
-        helper.make_node("Clip", ["dq1", "low", "high"], ["relu"], name="relu") if clip else
-        helper.make_node("Relu", ["dq1"], ["relu"], name="relu"),
+        helper.make_node("Clip", ["dq1", "low", "high"], ["relu"], name="relu")
+        if clip
+        else helper.make_node("Relu", ["dq1"], ["relu"], name="relu"),
         helper.make_node("QuantizeLinear", ["relu", "s2", "z2"], ["q2"], name="q2"),
         helper.make_node("DequantizeLinear", ["q2", "s2", "z2"], ["dq2"], name="dq2"),
     ]
     if clip:
-        initializers += [numpy_helper.from_array(np.float32(clip[0]), "low"),
-                         numpy_helper.from_array(np.float32(clip[1]), "high")]  # fmt: skip
+        initializers += [
+            numpy_helper.from_array(np.float32(clip[0]), "low"),
+            numpy_helper.from_array(np.float32(clip[1]), "high"),
+        ]
     outputs = []
     for index in range(readers):
         nodes.append(helper.make_node("Identity", ["dq2"], [f"y{index}"], name=f"read{index}"))
         outputs.append(helper.make_tensor_value_info(f"y{index}", TensorProto.FLOAT, [1, 4, 4, 4]))
     graph = helper.make_graph(
-        nodes, "relu_qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
-        outputs, initializers,
-    )  # fmt: skip
+        nodes,
+        "relu_qdq",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        outputs,
+        initializers,
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
@@ -69,7 +75,12 @@ def test_a_clamp_before_two_readers_folds_into_the_next_quantize(clip) -> None:
     absorbed, count = absorb_clamps(model)
     assert count == 1
     assert [node.op_type for node in absorbed.graph.node] == [
-        "Conv", "QuantizeLinear", "DequantizeLinear", "Identity", "Identity"]  # fmt: skip
+        "Conv",
+        "QuantizeLinear",
+        "DequantizeLinear",
+        "Identity",
+        "Identity",
+    ]
     onnx.checker.check_model(absorbed, full_check=True)
     x = np.random.default_rng(1).standard_normal((1, 3, 4, 4)).astype(np.float32)
     before, after = _run(model, x), _run(absorbed, x)
@@ -81,13 +92,16 @@ def test_a_clamp_before_two_readers_folds_into_the_next_quantize(clip) -> None:
 
 @pytest.mark.parametrize(
     "zero_point, keep, clip",
-    [(np.array(3, np.uint8), (), None),  # Q2 does not clamp at 0: the Relu still matters
-     (np.array(-128, np.int8), ("relu",), None),  # asked to keep it (an SE block's own Relu)
-     (np.array(0, np.int8), (), None),  # int8 zero point 0 is not the type's minimum
-     (np.array(0, np.uint8), (), (0.0, 6.0))],  # Clip's 6 is inside Q2's range (0..12.75)
-)  # fmt: skip
-def test_clamps_that_still_matter_or_are_kept_stay(zero_point: np.ndarray, keep: tuple,
-                                                    clip: tuple | None) -> None:
+    [
+        (np.array(3, np.uint8), (), None),  # Q2 does not clamp at 0: the Relu still matters
+        (np.array(-128, np.int8), ("relu",), None),  # asked to keep it (an SE block's own Relu)
+        (np.array(0, np.int8), (), None),  # int8 zero point 0 is not the type's minimum
+        (np.array(0, np.uint8), (), (0.0, 6.0)),
+    ],  # Clip's 6 is inside Q2's range (0..12.75)
+)
+def test_clamps_that_still_matter_or_are_kept_stay(
+    zero_point: np.ndarray, keep: tuple, clip: tuple | None
+) -> None:
     model = _relu_between_qdq(zero_point, clip=clip)
     absorbed, count = absorb_clamps(model, keep=keep)
     assert count == 0
@@ -107,10 +121,16 @@ def test_absorbing_clamps_keeps_every_registered_model_close_and_its_se_blocks(
     rng = np.random.default_rng(0)
     images = [rng.standard_normal((1, 3, TINY_SIZE, TINY_SIZE), np.float32) for _ in range(8)]
     reader = BatchReader("input", lambda: iter(images))
-    quantize_static(str(source), str(quantized), reader, quant_format=QuantFormat.QDQ,
-                    per_channel=True, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8,
-                    extra_options={"QDQKeepRemovableActivations": True})  # fmt: skip
+    quantize_static(
+        str(source),
+        str(quantized),
+        reader,
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        extra_options={"QDQKeepRemovableActivations": True},
+    )
     qdq = onnx.load(quantized)
     absorbed, count = absorb_clamps(qdq, keep=set(se_node_names(blocks)))
     assert count > 0

@@ -17,8 +17,18 @@ from tests.bench_support import bench_workdir
 
 ROOT = Path(__file__).resolve().parents[1]
 NOT_IN_RUNTIME = TORCH_SIDE | {"matplotlib"}  # distribution names == import names here
-QUICK = ["--iterations", "3", "--warmup", "1", "--rounds", "2", "--calls-per-round", "1",
-         "--threads", "1"]  # fmt: skip
+QUICK = [
+    "--iterations",
+    "3",
+    "--warmup",
+    "1",
+    "--rounds",
+    "2",
+    "--calls-per-round",
+    "1",
+    "--threads",
+    "1",
+]
 
 # Runs the CLI with a meta-path finder in front that refuses NOT_IN_RUNTIME, as if not installed.
 BLOCKED_CLI = """
@@ -49,13 +59,15 @@ def requirement_specs(lines: list[str]) -> dict[str, str]:
 
 def run_as_in_runtime_image(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     code = BLOCKED_CLI.format(blocked=sorted(NOT_IN_RUNTIME))
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
 
 
 def test_runtime_requirements_are_pyproject_minus_torch_side_and_plots() -> None:
-    project = requirement_specs(tomllib.loads((ROOT / "pyproject.toml").read_text())
-                                ["project"]["dependencies"])  # fmt: skip
+    project = requirement_specs(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    )
     runtime = requirement_specs((ROOT / "requirements-runtime.txt").read_text().splitlines())
     assert set(project) - set(runtime) == NOT_IN_RUNTIME
     assert {name: project[name] for name in runtime} == runtime

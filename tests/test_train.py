@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from se_deploy.core.checks import topk_correct
+from se_deploy.core.errors import SeDeployError
 from se_deploy.data import load_dataset
-from se_deploy.errors import SeDeployError
-from se_deploy.evaluate import topk_correct
-from se_deploy.train import TrainConfig, Trainer, lr_at, train_model
+from se_deploy.stages.train import TrainConfig, Trainer, lr_at, train_model
 
 TINY_TRAIN = {"model": "se_mobilenet", "dataset": "synthetic", "input_size": 32, "width": 0.25}
 
@@ -72,8 +72,15 @@ def test_topk() -> None:
 
 
 def test_train_cli_bad_dataset(cli, tmp_path) -> None:
-    result = cli("train", "--model", "mobilenet", "--dataset", str(tmp_path / "nope"),
-                 "--out", str(tmp_path / "run"))  # fmt: skip
+    result = cli(
+        "train",
+        "--model",
+        "mobilenet",
+        "--dataset",
+        str(tmp_path / "nope"),
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert result.returncode == 2
     assert "neither 'fashion-mnist'" in result.stderr
     assert not (tmp_path / "run").exists()
@@ -81,8 +88,17 @@ def test_train_cli_bad_dataset(cli, tmp_path) -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 def test_train_cli_cuda_without_gpu_is_a_one_line_error(cli, tmp_path) -> None:
-    result = cli("train", "--model", "mobilenet", "--dataset", "synthetic", "--device", "cuda",
-                 "--out", str(tmp_path / "run"))  # fmt: skip
+    result = cli(
+        "train",
+        "--model",
+        "mobilenet",
+        "--dataset",
+        "synthetic",
+        "--device",
+        "cuda",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert result.returncode == 2
     assert "--device cuda: this torch build sees no CUDA GPU" in result.stderr
     assert "Traceback" not in result.stderr
@@ -91,29 +107,53 @@ def test_train_cli_cuda_without_gpu_is_a_one_line_error(cli, tmp_path) -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU and a CUDA torch")
 def test_cuda_training_stores_cpu_fp16_weights_that_eval_reproduces(tmp_path) -> None:
-    result = train_model(TrainConfig(**TINY_TRAIN, epochs=1, batch_size=64, device="cuda"),
-                         tmp_path)  # fmt: skip
+    result = train_model(
+        TrainConfig(**TINY_TRAIN, epochs=1, batch_size=64, device="cuda"), tmp_path
+    )
     state = torch.load(result.weights, weights_only=True)["state_dict"]
     assert {t.device.type for t in state.values()} == {"cpu"}
     assert "CUDA" in result.card["machine"] or "NVIDIA" in result.card["machine"]
 
 
 def test_pair_cards_record_the_se_delta(tmp_path) -> None:
-    from se_deploy.cards import link_pair_cards, write_card
+    from se_deploy.models.cards import link_pair_cards, write_card
 
     def card(model: str, top1: float, seed: int = 0) -> dict:
-        return {"model": model, "dataset": "fashion-mnist", "architecture": "mobilenet_v1",
-                "reference": "-", "baseline": None, "se_blocks": 0, "params_m": 1.0,
-                "mflops": 1.0, "train_seconds": 60.0, "weights": f"{model}.pt", "sha256": "0",
-                "machine": "-", "reproduce": "-",
-                "test": {"top1": top1, "top5": 0.99, "count": 10},
-                "model_config": {"width": 0.5, "num_classes": 10, "in_chans": 1,
-                                 "small_input": True, "dropout": 0.0},
-                "preprocess": {"input_size": 28, "resize": "bilinear", "mean": [0.3],
-                               "std": [0.3]},
-                "train_config": {"model": model, "seed": seed, "epochs": 10, "threads": 1,
-                                 "momentum": 0.9, "lr": 0.1, "warmup_epochs": 1.0,
-                                 "weight_decay": 5e-4, "batch_size": 128}}  # fmt: skip
+        return {
+            "model": model,
+            "dataset": "fashion-mnist",
+            "architecture": "mobilenet_v1",
+            "reference": "-",
+            "baseline": None,
+            "se_blocks": 0,
+            "params_m": 1.0,
+            "mflops": 1.0,
+            "train_seconds": 60.0,
+            "weights": f"{model}.pt",
+            "sha256": "0",
+            "machine": "-",
+            "reproduce": "-",
+            "test": {"top1": top1, "top5": 0.99, "count": 10},
+            "model_config": {
+                "width": 0.5,
+                "num_classes": 10,
+                "in_chans": 1,
+                "small_input": True,
+                "dropout": 0.0,
+            },
+            "preprocess": {"input_size": 28, "resize": "bilinear", "mean": [0.3], "std": [0.3]},
+            "train_config": {
+                "model": model,
+                "seed": seed,
+                "epochs": 10,
+                "threads": 1,
+                "momentum": 0.9,
+                "lr": 0.1,
+                "warmup_epochs": 1.0,
+                "weight_decay": 5e-4,
+                "batch_size": 128,
+            },
+        }
 
     write_card(tmp_path, "se_mobilenet", card("se_mobilenet", 0.9250))
     assert link_pair_cards(tmp_path, "se_mobilenet") == []  # baseline not trained yet

@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from se_deploy.errors import SeDeployError
+from se_deploy.core.errors import SeDeployError
 from se_deploy.models import create_model
 from se_deploy.models.checkpoint import load_checkpoint_model
 from se_deploy.models.weights import load_weights
@@ -72,9 +72,13 @@ def test_missing_file(tmp_path) -> None:
 
 
 def test_checkpoint_carries_its_config(tmp_path, tiny) -> None:
-    payload = {"state_dict": {k: v.half() if v.is_floating_point() else v
-                              for k, v in tiny.state_dict().items()},
-               "model": "se_mobilenet", "model_config": TINY.to_dict()}  # fmt: skip
+    payload = {
+        "state_dict": {
+            k: v.half() if v.is_floating_point() else v for k, v in tiny.state_dict().items()
+        },
+        "model": "se_mobilenet",
+        "model_config": TINY.to_dict(),
+    }
     torch.save(payload, tmp_path / "ckpt.pt")
     model, meta = load_checkpoint_model(tmp_path / "ckpt.pt")
     assert meta["model"] == "se_mobilenet"
@@ -85,8 +89,15 @@ def test_checkpoint_carries_its_config(tmp_path, tiny) -> None:
 
 def test_bad_weights_cli_is_one_line(cli, tmp_path) -> None:
     (tmp_path / "w.pt").write_bytes(b"junk")
-    result = cli("eval", "--model", "mobilenet", "--weights", str(tmp_path / "w.pt"),
-                 "--dataset", "synthetic")  # fmt: skip
+    result = cli(
+        "eval",
+        "--model",
+        "mobilenet",
+        "--weights",
+        str(tmp_path / "w.pt"),
+        "--dataset",
+        "synthetic",
+    )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "cannot be read as a torch file" in result.stderr

@@ -17,7 +17,7 @@ from se_deploy.backends.base import (
     RunnerOptions,
     TensorSpec,
 )
-from se_deploy.errors import SeDeployError
+from se_deploy.core.errors import SeDeployError
 
 _RUNNERS = {
     "ort": "se_deploy.backends.ort:OrtRunner",

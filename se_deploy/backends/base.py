@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from se_deploy.errors import BackendUnavailableError, SeDeployError
+from se_deploy.core.errors import BackendUnavailableError, SeDeployError
 
 Feed = Mapping[str, np.ndarray] | np.ndarray
 
@@ -61,8 +61,10 @@ class RunnerOptions:
         if self.threads < 0 or self.inter_threads < 0:
             problems.append("thread counts must be >= 0 (0 = the runtime's default)")
         if self.cuda_graphs and self.profile:
-            problems.append("cuda_graphs and profile exclude each other (a replayed graph "
-                            "reports no per-layer times); run them separately")  # fmt: skip
+            problems.append(
+                "cuda_graphs and profile exclude each other (a replayed graph "
+                "reports no per-layer times); run them separately"
+            )
         if problems:
             raise SeDeployError("bad runner options: " + "; ".join(problems))
 
@@ -185,8 +187,9 @@ class Runner(ABC):
         self._require_loaded()
         if isinstance(feed, np.ndarray):
             if len(self.inputs) != 1:
-                raise SeDeployError(f"model has {len(self.inputs)} inputs; pass a dict "
-                                    f"({self._expected()})")  # fmt: skip
+                raise SeDeployError(
+                    f"model has {len(self.inputs)} inputs; pass a dict ({self._expected()})"
+                )
             feed = {self.inputs[0].name: feed}
         names = {spec.name for spec in self.inputs}
         if set(feed) != names:
@@ -200,8 +203,9 @@ class Runner(ABC):
 
     def _require_loaded(self) -> None:
         if not self._loaded:
-            raise SeDeployError(f"runner '{self.name}' is not loaded; call load(artifact, "
-                                "options) first")  # fmt: skip
+            raise SeDeployError(
+                f"runner '{self.name}' is not loaded; call load(artifact, options) first"
+            )
 
     @abstractmethod
     def load_impl(
@@ -223,13 +227,16 @@ class Runner(ABC):
 
 def _check_array(spec: TensorSpec, array: np.ndarray) -> None:
     if array.dtype != spec.dtype:
-        raise SeDeployError(f"input '{spec.name}' is {array.dtype.name}; model expects "
-                            f"{np.dtype(spec.dtype).name} ({spec.describe()})")  # fmt: skip
+        raise SeDeployError(
+            f"input '{spec.name}' is {array.dtype.name}; model expects "
+            f"{np.dtype(spec.dtype).name} ({spec.describe()})"
+        )
     if array.ndim != len(spec.shape) or any(
         want is not None and want != got for want, got in zip(spec.shape, array.shape, strict=True)
     ):
-        raise SeDeployError(f"input '{spec.name}' has shape {tuple(array.shape)}; model expects "
-                            f"{spec.describe()}")  # fmt: skip
+        raise SeDeployError(
+            f"input '{spec.name}' has shape {tuple(array.shape)}; model expects {spec.describe()}"
+        )
 
 
 def require_file(path: Any, what: str, suffixes: tuple[str, ...]) -> Path:
@@ -238,11 +245,13 @@ def require_file(path: Any, what: str, suffixes: tuple[str, ...]) -> Path:
         raise SeDeployError(f"{what} must be a file path, not {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
-        raise SeDeployError(f"{what} '{path}' does not exist; pass an existing "
-                            f"{'/'.join(suffixes)} file")  # fmt: skip
+        raise SeDeployError(
+            f"{what} '{path}' does not exist; pass an existing {'/'.join(suffixes)} file"
+        )
     if path.suffix not in suffixes:
-        raise SeDeployError(f"{what} '{path}' has suffix '{path.suffix}'; expected "
-                            f"{'/'.join(suffixes)}")  # fmt: skip
+        raise SeDeployError(
+            f"{what} '{path}' has suffix '{path.suffix}'; expected {'/'.join(suffixes)}"
+        )
     return path
 
 
@@ -255,5 +264,6 @@ def reject_options(runner: str, options: RunnerOptions, supported: set[str]) -> 
         if name not in supported and getattr(options, name) != getattr(defaults, name)
     ]
     if ignored:
-        raise SeDeployError(f"backend '{runner}' does not support {', '.join(ignored)}; drop "
-                            "those options for it")  # fmt: skip
+        raise SeDeployError(
+            f"backend '{runner}' does not support {', '.join(ignored)}; drop those options for it"
+        )

@@ -21,7 +21,7 @@ from se_deploy.backends.base import (
     reject_options,
     require_file,
 )
-from se_deploy.errors import SeDeployError
+from se_deploy.core.errors import SeDeployError
 
 OV_DEVICE = "CPU"
 
@@ -49,16 +49,20 @@ class OpenVinoRunner(Runner):
         path = require_file(artifact, "ONNX model", (".onnx",))
         # f32 inference precision: on CPUs with native bf16 (avx512_bf16, AMX) OpenVINO's default
         # is bf16, which would time and score a different model than the FP32 ONNX given.
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "PERF_COUNT": options.profile,
-                                  "INFERENCE_PRECISION_HINT": "f32"}  # fmt: skip
+        config: dict[str, Any] = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "PERF_COUNT": options.profile,
+            "INFERENCE_PRECISION_HINT": "f32",
+        }
         if options.threads:
             config["INFERENCE_NUM_THREADS"] = options.threads
         core = ov.Core()
         try:
             self._compiled = core.compile_model(core.read_model(str(path)), OV_DEVICE, config)
         except RuntimeError as exc:
-            raise SeDeployError(f"openvino cannot compile '{path}': "
-                                f"{str(exc).strip().splitlines()[0]}") from None  # fmt: skip
+            raise SeDeployError(
+                f"openvino cannot compile '{path}': {str(exc).strip().splitlines()[0]}"
+            ) from None
         self._request = self._compiled.create_infer_request()
         self._totals: dict[str, list[Any]] = {}
         return (

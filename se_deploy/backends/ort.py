@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,7 +25,7 @@ from se_deploy.backends.base import (
     reject_options,
     require_file,
 )
-from se_deploy.errors import SeDeployError
+from se_deploy.core.errors import SeDeployError
 
 _ORT_TYPES = {
     "tensor(float)": np.float32,
@@ -63,33 +64,21 @@ class OrtRunner(Runner):
             return "onnxruntime is not installed (pip install onnxruntime)"
         provider = cls.providers[options.device]
         if provider not in ort.get_available_providers():
-            return (f"onnxruntime {ort.__version__} has no {provider} (available: "
-                    f"{', '.join(ort.get_available_providers())}; {_GPU_HINT})")  # fmt: skip
+            return (
+                f"onnxruntime {ort.__version__} has no {provider} (available: "
+                f"{', '.join(ort.get_available_providers())}; {_GPU_HINT})"
+            )
         return None
 
     def load_impl(
         self, artifact: Any, options: RunnerOptions
     ) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-        import onnxruntime as ort
-        from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
-
-        reject_options(self.name, options, {"inter_threads", "graph_optimization",
-                                            "optimized_model_path"})  # fmt: skip
+        reject_options(
+            self.name, options, {"inter_threads", "graph_optimization", "optimized_model_path"}
+        )
         path = require_file(artifact, "ONNX model", (".onnx",))
         self._profile: list[LayerTime] | None = None
-        try:
-            self._session = ort.InferenceSession(
-                str(path), session_options(options, path.stem),
-                providers=[self.providers[options.device]],
-            )  # fmt: skip
-        except (
-            ort_errors.Fail,
-            ort_errors.InvalidArgument,
-            ort_errors.InvalidGraph,
-            ort_errors.InvalidProtobuf,
-            ort_errors.NotImplemented,
-        ) as exc:
-            raise SeDeployError(f"onnxruntime cannot load '{path}': {_first_line(exc)}") from None
+        self._session = open_session(path, options, [self.providers[options.device]])
         return (
             tuple(_spec(arg) for arg in self._session.get_inputs()),
             tuple(_spec(arg) for arg in self._session.get_outputs()),
@@ -142,6 +131,42 @@ class OrtTensorrtRunner(OrtRunner):
     providers: ClassVar[dict[Device, str]] = {Device.CUDA: "TensorrtExecutionProvider"}
 
 
+def open_session(
+    model: bytes | str | Path,
+    options: RunnerOptions | None = None,
+    providers: Sequence[Any] = ("CPUExecutionProvider",),
+) -> Any:
+    """Every InferenceSession se-deploy makes, from a file or serialized bytes; the defaults are
+    ORT's CPU provider at its full optimization level, as deployed. A model ORT refuses is a
+    one-line error."""
+    import onnxruntime as ort
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
+    options = options or RunnerOptions()
+    is_file = isinstance(model, str | Path)
+    where, stem = (f"'{model}'", Path(model).stem) if is_file else ("the model", "model")
+    try:
+        return ort.InferenceSession(
+            str(model) if is_file else model,
+            session_options(options, stem),
+            providers=list(providers),
+        )
+    except (
+        ort_errors.Fail,
+        ort_errors.InvalidArgument,
+        ort_errors.InvalidGraph,
+        ort_errors.InvalidProtobuf,
+        ort_errors.NotImplemented,
+    ) as exc:
+        raise SeDeployError(f"onnxruntime cannot load {where}: {_first_line(exc)}") from None
+
+
+def session_outputs(session: Any, batches: Sequence[np.ndarray]) -> np.ndarray:
+    """The first output of `session` over `batches`, concatenated."""
+    input_name = session.get_inputs()[0].name
+    return np.concatenate([session.run(None, {input_name: batch})[0] for batch in batches])
+
+
 def session_options(options: RunnerOptions, stem: str) -> Any:
     """SessionOptions from RunnerOptions: threads, optimization level, saved graph, profiler."""
     import onnxruntime as ort
@@ -149,8 +174,9 @@ def session_options(options: RunnerOptions, stem: str) -> Any:
     so = ort.SessionOptions()
     so.intra_op_num_threads = options.threads
     so.inter_op_num_threads = options.inter_threads
-    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
-                                          _LEVELS[options.graph_optimization])  # fmt: skip
+    so.graph_optimization_level = getattr(
+        ort.GraphOptimizationLevel, _LEVELS[options.graph_optimization]
+    )
     if options.optimized_model_path is not None:
         options.optimized_model_path.parent.mkdir(parents=True, exist_ok=True)
         so.optimized_model_filepath = str(options.optimized_model_path)

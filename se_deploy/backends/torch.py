@@ -20,7 +20,7 @@ from se_deploy.backends.base import (
     TensorSpec,
     reject_options,
 )
-from se_deploy.errors import SeDeployError
+from se_deploy.core.errors import SeDeployError
 
 if TYPE_CHECKING:
     from se_deploy.models import ModelConfig
@@ -61,11 +61,14 @@ class TorchRunner(Runner):
 
         reject_options(self.name, options, set())
         if options.profile:
-            raise SeDeployError("backend 'torch' has no per-layer profiler; profile ONNX "
-                                "artifacts with --backend ort")  # fmt: skip
+            raise SeDeployError(
+                "backend 'torch' has no per-layer profiler; profile ONNX "
+                "artifacts with --backend ort"
+            )
         if not isinstance(artifact, TorchModel):
-            raise SeDeployError(f"the torch backend loads a registered model, not "
-                                f"{artifact!r}; pass a model name")  # fmt: skip
+            raise SeDeployError(
+                f"the torch backend loads a registered model, not {artifact!r}; pass a model name"
+            )
         model, input_size = _build(artifact)
         self._device = torch.device(options.device.value)
         self.module = model.to(self._device).eval()
@@ -129,8 +132,9 @@ def _build(ref: TorchModel) -> tuple[Any, int]:
         model, meta = load_checkpoint_model(Path(ref.weights), ref.name, ref.config)
     input_size = ref.input_size or meta.get("preprocess", {}).get("input_size")
     if input_size is None:
-        raise SeDeployError(f"no input size for '{ref.name}': its weights record none; pass "
-                            "--input-size")  # fmt: skip
+        raise SeDeployError(
+            f"no input size for '{ref.name}': its weights record none; pass --input-size"
+        )
     return model, int(input_size)
 
 
@@ -149,8 +153,9 @@ def _num_classes(model: Any, in_chans: int, input_size: int) -> int:
 
     meta_model = copy.deepcopy(model).to("meta")
     with torch.no_grad():
-        return int(meta_model(torch.empty(1, in_chans, input_size, input_size,
-                                          device="meta")).shape[1])  # fmt: skip
+        return int(
+            meta_model(torch.empty(1, in_chans, input_size, input_size, device="meta")).shape[1]
+        )
 
 
 def _no_sync() -> None:

@@ -27,9 +27,10 @@ from se_deploy.backends.base import (
     reject_options,
     require_file,
 )
-from se_deploy.errors import SeDeployError
+from se_deploy.core.errors import SeDeployError
 
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+BUILD_MANIFEST = "build-trt.json"  # beside an engine: how `se-deploy build` made it
 INSTALL_HINT = "pip install se-deploy[trt]"
 _ONNX_ORIGIN = "[ONNX Layer: "
 
@@ -71,9 +72,11 @@ class _Bindings:
         context = runner.context
         for name, shape in shapes.items():
             if not context.set_input_shape(name, shape):
-                raise SeDeployError(f"engine rejects shape {shape} for '{name}'; it was built for "
-                                    f"{runner.profile_range(name)}; rebuild with a wider "
-                                    "--batch-size range")  # fmt: skip
+                raise SeDeployError(
+                    f"engine rejects shape {shape} for '{name}'; it was built for "
+                    f"{runner.profile_range(name)}; rebuild with a wider "
+                    "--batch-size range"
+                )
         self.buffers = {
             spec.name: _allocate(tuple(context.get_tensor_shape(spec.name)), spec.dtype)
             for spec in (*runner.inputs, *runner.outputs)
@@ -94,8 +97,11 @@ class _Bindings:
 
     def copy(self, names: list[str], to_device: bool) -> None:
         cudart = import_cudart()
-        kind = (cudart.cudaMemcpyKind.cudaMemcpyHostToDevice if to_device
-                else cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost)  # fmt: skip
+        kind = (
+            cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
+            if to_device
+            else cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        )
         for name in names:
             buffer = self.buffers[name]
             dst, src = (
@@ -157,9 +163,11 @@ class TrtRunner(Runner):
         self._runtime = trt.Runtime(logger)
         self.engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
         if self.engine is None:
-            raise SeDeployError(f"TensorRT {trt.__version__} cannot deserialize '{path}' (built "
-                                "by another TensorRT version or for another GPU?); rebuild it "
-                                "with `se-deploy build --backend trt`")  # fmt: skip
+            raise SeDeployError(
+                f"TensorRT {trt.__version__} cannot deserialize '{path}' (built "
+                "by another TensorRT version or for another GPU?); rebuild it "
+                "with `se-deploy build --backend trt`"
+            )
         self.context = self.engine.create_execution_context()
         self.stream = cuda_call(import_cudart().cudaStreamCreate())
         self._bindings: dict[tuple[tuple[int, ...], ...], _Bindings] = {}
@@ -167,8 +175,10 @@ class TrtRunner(Runner):
         self._profiler = _layer_profiler(trt) if options.profile else None
         if self._profiler is not None:
             self.context.profiler = self._profiler
-        specs = [_spec(trt, self.engine, self.engine.get_tensor_name(i))
-                 for i in range(self.engine.num_io_tensors)]  # fmt: skip
+        specs = [
+            _spec(trt, self.engine, self.engine.get_tensor_name(i))
+            for i in range(self.engine.num_io_tensors)
+        ]
         return tuple(s for s, is_input in specs if is_input), tuple(
             s for s, is_input in specs if not is_input
         )
@@ -186,8 +196,9 @@ class TrtRunner(Runner):
         key = tuple(feed[spec.name].shape for spec in self.inputs)
         bindings = self._bindings.get(key)
         if bindings is None:
-            bindings = self._bindings[key] = _Bindings(self, dict(zip(
-                [s.name for s in self.inputs], key, strict=True)))  # fmt: skip
+            bindings = self._bindings[key] = _Bindings(
+                self, dict(zip([s.name for s in self.inputs], key, strict=True))
+            )
         elif self.active is not bindings:
             bindings.activate()
         for spec in self.inputs:

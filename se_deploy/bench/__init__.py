@@ -15,7 +15,7 @@ from typing import TypeVar
 from se_deploy.backends import Device
 from se_deploy.bench.plan import BenchConfig, Plan, build_plan
 from se_deploy.bench.run import BenchResults, Progress, execute_plan, validate_backends
-from se_deploy.errors import SeDeployError
+from se_deploy.core.errors import SeDeployError
 
 DEFAULT_RUNS = Path("runs/bench")
 E = TypeVar("E", bound=enum.Enum)
@@ -48,7 +48,7 @@ def select_plan(
     nothing was; no precisions means fp32 (named models) or the suite's fp32 and int8."""
     if models or pairs or artifacts:
         return build_plan(backends, models, precisions or ("fp32",), pairs, artifacts)
-    from se_deploy.bench.suite import SUITE_PRECISIONS, build_suite_plan
+    from se_deploy.suite.make import SUITE_PRECISIONS, build_suite_plan
 
     return build_suite_plan(backends, precisions or SUITE_PRECISIONS, device, make, progress)
 
@@ -92,8 +92,9 @@ def parse_ints(text: str, option: str) -> tuple[int, ...]:
     try:
         return tuple(int(item) for item in parse_list(text, option))
     except ValueError:
-        raise SeDeployError(f"{option} '{text}' must be comma-separated integers, e.g. 1,8"
-                            ) from None  # fmt: skip
+        raise SeDeployError(
+            f"{option} '{text}' must be comma-separated integers, e.g. 1,8"
+        ) from None
 
 
 def parse_choice(kind: type[E], value: str, option: str) -> E:

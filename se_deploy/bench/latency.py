@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from se_deploy.errors import SeDeployError
+from se_deploy.core.errors import SeDeployError
 
 Call = Callable[[], object]
 Reopen = Callable[[], tuple[Call, Call, Callable[[], None]]]  # fresh A and B calls, and a closer
@@ -78,8 +78,12 @@ class LatencyResult:
     total_s: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"batch_size": self.batch_size, **self.stats.to_dict(),
-                "throughput": self.throughput, "total_s": self.total_s}  # fmt: skip
+        return {
+            "batch_size": self.batch_size,
+            **self.stats.to_dict(),
+            "throughput": self.throughput,
+            "total_s": self.total_s,
+        }
 
 
 def summarize(samples_s: np.ndarray) -> LatencyStats:
@@ -89,8 +93,15 @@ def summarize(samples_s: np.ndarray) -> LatencyStats:
         raise SeDeployError("no latency samples: the duration is shorter than one call")
     p50, p90, p99 = np.percentile(samples, [50, 90, 99])
     std = float(samples.std(ddof=1)) if samples.size > 1 else 0.0
-    return LatencyStats(int(samples.size), float(samples.min()), float(samples.mean()), std,
-                        float(p50), float(p90), float(p99))  # fmt: skip
+    return LatencyStats(
+        int(samples.size),
+        float(samples.min()),
+        float(samples.mean()),
+        std,
+        float(p50),
+        float(p90),
+        float(p99),
+    )
 
 
 def time_calls(call: Call, iterations: int = 0, duration_s: float = 0.0) -> np.ndarray:
@@ -163,8 +174,10 @@ class InterleaveConfig:
         if self.rounds < 2:
             problems.append(f"rounds {self.rounds} (use >= 2: the interval resamples rounds)")
         if self.sessions < 1 or self.rounds < 2 * self.sessions:
-            problems.append(f"sessions {self.sessions} for {self.rounds} rounds (use 1 <= "
-                            "sessions <= rounds / 2: each session needs two rounds)")  # fmt: skip
+            problems.append(
+                f"sessions {self.sessions} for {self.rounds} rounds (use 1 <= "
+                "sessions <= rounds / 2: each session needs two rounds)"
+            )
         if self.calls_per_round < 1:
             problems.append(f"calls_per_round {self.calls_per_round} (use >= 1)")
         if self.resamples < 100:
@@ -186,9 +199,12 @@ class PairedTimings:
     session: np.ndarray
 
     def to_dict(self) -> dict[str, Any]:
-        return {"a_round_ms": (self.a_s * 1e3).round(6).tolist(),
-                "b_round_ms": (self.b_s * 1e3).round(6).tolist(),
-                "a_first": self.a_first.tolist(), "session": self.session.tolist()}  # fmt: skip
+        return {
+            "a_round_ms": (self.a_s * 1e3).round(6).tolist(),
+            "b_round_ms": (self.b_s * 1e3).round(6).tolist(),
+            "a_first": self.a_first.tolist(),
+            "session": self.session.tolist(),
+        }
 
 
 @dataclass(frozen=True)
@@ -220,13 +236,13 @@ def measure_interleaved(
     for index in range(config.rounds):
         first = index % 2 == 0 if config.order is Order.ALTERNATE else bool(rng.integers(2))
         order = (call_a, call_b) if first else (call_b, call_a)
-        t_first, t_second = (float(np.median(time_calls(c, config.calls_per_round)))
-                             for c in order)  # fmt: skip
+        t_first, t_second = (float(np.median(time_calls(c, config.calls_per_round))) for c in order)
         a_s.append(t_first if first else t_second)
         b_s.append(t_second if first else t_first)
         a_first.append(first)
-    return PairedTimings(np.array(a_s), np.array(b_s), np.array(a_first),
-                         np.zeros(len(a_s), dtype=int))  # fmt: skip
+    return PairedTimings(
+        np.array(a_s), np.array(b_s), np.array(a_first), np.zeros(len(a_s), dtype=int)
+    )
 
 
 def bootstrap_ratio(
@@ -242,8 +258,9 @@ def bootstrap_ratio(
     `session` label it resamples sessions first, then rounds within each drawn session."""
     a_s, b_s = np.asarray(a_s, np.float64), np.asarray(b_s, np.float64)
     if a_s.shape != b_s.shape or a_s.size < 2 or (a_s <= 0).any() or (b_s <= 0).any():
-        raise SeDeployError("bootstrap_ratio needs two equal-length series of >= 2 positive "
-                            "round times")  # fmt: skip
+        raise SeDeployError(
+            "bootstrap_ratio needs two equal-length series of >= 2 positive round times"
+        )
     log_ratios = np.log(a_s) - np.log(b_s)
     labels = np.zeros(a_s.size, int) if session is None else np.asarray(session)
     groups = [log_ratios[labels == label] for label in np.unique(labels)]
@@ -256,8 +273,17 @@ def bootstrap_ratio(
     tail = (1.0 - confidence) / 2
     low, high = np.quantile(boot, [tail, 1.0 - tail])
     method = RATIO_METHOD if len(groups) == 1 else SESSIONS_METHOD
-    return RatioEstimate(float(np.exp(log_ratios.mean())), float(low), float(high), confidence,
-                         int(a_s.size), resamples, seed, method, len(groups))  # fmt: skip
+    return RatioEstimate(
+        float(np.exp(log_ratios.mean())),
+        float(low),
+        float(high),
+        confidence,
+        int(a_s.size),
+        resamples,
+        seed,
+        method,
+        len(groups),
+    )
 
 
 def _two_stage_mean(groups: list[np.ndarray], rng: np.random.Generator) -> float:
@@ -289,8 +315,13 @@ def interleaved_ratio(
             finally:
                 close()
         parts.append(replace(timings, session=np.full(len(rounds), index)))
-    merged = PairedTimings(*(np.concatenate([getattr(p, f) for p in parts])
-                             for f in ("a_s", "b_s", "a_first", "session")))  # fmt: skip
-    estimate = bootstrap_ratio(merged.a_s, merged.b_s, config.resamples, config.confidence,
-                               config.seed, merged.session)  # fmt: skip
+    merged = PairedTimings(
+        *(
+            np.concatenate([getattr(p, f) for p in parts])
+            for f in ("a_s", "b_s", "a_first", "session")
+        )
+    )
+    estimate = bootstrap_ratio(
+        merged.a_s, merged.b_s, config.resamples, config.confidence, config.seed, merged.session
+    )
     return estimate, merged

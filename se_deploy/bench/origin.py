@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from se_deploy.artifacts import sha256_file
+from se_deploy.core.files import sha256_file
 
 MANIFEST = "manifest.json"
 RANDOM_INIT = "random init: latency only"

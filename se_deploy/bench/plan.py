@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from se_deploy.backends import Device, GraphOptimization, backend_names
 from se_deploy.bench.latency import InterleaveConfig, LatencyConfig
-from se_deploy.errors import SeDeployError
+from se_deploy.core.errors import SeDeployError
 
 PRECISIONS = ("fp32", "fp16", "int8")
 ONNX_BACKENDS = ("ort", "ort-trt", "openvino")
@@ -159,14 +159,17 @@ class ExportDirResolver:
         path = artifact_path(self.root, model, backend, precision)
         if path.is_file():
             return Located(path)
-        return Located(path, f"no {precision} artifact for {model} at {path}; "
-                             f"{make_hint(model, backend, precision)}")  # fmt: skip
+        return Located(
+            path,
+            f"no {precision} artifact for {model} at {path}; "
+            f"{make_hint(model, backend, precision)}",
+        )
 
     def label(self, model: str) -> str:
         return model
 
     def weights(self, model: str) -> Path | None:
-        from se_deploy.zoo import zoo_checkpoint
+        from se_deploy.core.spec import zoo_checkpoint
 
         try:
             return zoo_checkpoint(model)
@@ -207,15 +210,23 @@ def build_plan(
     for se_name, base_name in _model_pairs(models):
         for backend in backends:
             for precision in precisions:
-                se = _model_target(se_name, Role.SE if base_name else Role.SINGLE, backend,
-                                   precision, resolver)  # fmt: skip
-                base = (_model_target(base_name, Role.BASE, backend, precision, resolver)
-                        if base_name else None)  # fmt: skip
+                se = _model_target(
+                    se_name, Role.SE if base_name else Role.SINGLE, backend, precision, resolver
+                )
+                base = (
+                    _model_target(base_name, Role.BASE, backend, precision, resolver)
+                    if base_name
+                    else None
+                )
                 groups.append(Group(se, base))
     for se_path, base_path in pairs:
         for backend in backends:
-            groups.append(Group(_file_target(se_path, Role.SE, backend),
-                                _file_target(base_path, Role.BASE, backend)))  # fmt: skip
+            groups.append(
+                Group(
+                    _file_target(se_path, Role.SE, backend),
+                    _file_target(base_path, Role.BASE, backend),
+                )
+            )
     for path in artifacts:
         for backend in backends:
             groups.append(Group(_file_target(path, Role.SINGLE, backend)))
@@ -229,8 +240,12 @@ def _distinct_labels(groups: list[Group]) -> list[Group]:
     paths: dict[str, set[Path]] = {}
     for target in (t for group in groups for t in group.targets if t.artifact is not None):
         paths.setdefault(target.key, set()).add(Path(target.artifact))
-    longer = {path: label for shared in paths.values() if len(shared) > 1
-              for path, label in _telling_apart(shared).items()}  # fmt: skip
+    longer = {
+        path: label
+        for shared in paths.values()
+        if len(shared) > 1
+        for path, label in _telling_apart(shared).items()
+    }
     if not longer:
         return groups
 
@@ -246,8 +261,9 @@ def _telling_apart(paths: set[Path]) -> dict[Path, str]:
     """The shortest '<folders>/<file label>' suffixes that differ for every path."""
     split = {path: _label_and_above(path) for path in paths}
     for depth in range(1, max(len(path.parts) for path in paths)):
-        labels = {path: "/".join((*above.parts[-depth:], label))
-                  for path, (label, above) in split.items()}  # fmt: skip
+        labels = {
+            path: "/".join((*above.parts[-depth:], label)) for path, (label, above) in split.items()
+        }
         if len(set(labels.values())) == len(paths):
             return labels
     return {path: str(path) for path in paths}
@@ -256,18 +272,22 @@ def _telling_apart(paths: set[Path]) -> dict[Path, str]:
 def _check_names(backends: Sequence[str], precisions: Sequence[str]) -> None:
     unknown = [b for b in backends if b not in backend_names()]
     if unknown or not backends:
-        raise SeDeployError(f"unknown backend(s) {', '.join(unknown) or '(none)'}; choose from "
-                            f"{', '.join(backend_names())}")  # fmt: skip
+        raise SeDeployError(
+            f"unknown backend(s) {', '.join(unknown) or '(none)'}; choose from "
+            f"{', '.join(backend_names())}"
+        )
     bad = [p for p in precisions if p not in PRECISIONS]
     if bad or not precisions:
-        raise SeDeployError(f"unknown precision(s) {', '.join(bad) or '(none)'}; choose from "
-                            f"{', '.join(PRECISIONS)}")  # fmt: skip
+        raise SeDeployError(
+            f"unknown precision(s) {', '.join(bad) or '(none)'}; choose from "
+            f"{', '.join(PRECISIONS)}"
+        )
 
 
 def _model_pairs(models: Sequence[str]) -> list[tuple[str, str | None]]:
     if not models:  # artifact-only plans must not import the registry: it needs torch
         return []
-    from se_deploy.models import get_spec
+    from se_deploy.core.spec import get_spec
 
     pairs = [(name, get_spec(name).baseline) for name in dict.fromkeys(models)]
     paired_bases = {base for _, base in pairs if base}
@@ -286,8 +306,13 @@ def _model_target(
         return replace(target, missing=missing, **origin.fields())
     located = resolver.locate(model, backend, precision)
     source = located.path.parent / "model.onnx" if backend in ENGINE_BACKENDS else None
-    target = replace(target, artifact=located.path, source_onnx=source, missing=located.problem,
-                     skipped=located.skip)  # fmt: skip
+    target = replace(
+        target,
+        artifact=located.path,
+        source_onnx=source,
+        missing=located.problem,
+        skipped=located.skip,
+    )
     if located.problem or located.skip:
         return target
     return replace(target, **artifact_origin(located.path).fields())
@@ -335,7 +360,7 @@ def _file_precision(path: Path) -> str:
     import onnx
     from google.protobuf.message import DecodeError
 
-    from se_deploy.bench.onnx_facts import detect_precision
+    from se_deploy.core.onnx.facts import detect_precision
 
     try:
         return detect_precision(onnx.load(str(path), load_external_data=False))

@@ -57,11 +57,19 @@ class ProfileSummary:
         return self.se_us / self.total_us if self.total_us else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"runs": self.runs, "total_us": self.total_us, "se_us": self.se_us,
-                "se_inserted_us": self.se_inserted_us, "other_us": self.other_us,
-                "unattributed_us": self.unattributed_us, "se_fraction": self.se_fraction,
-                "se_nodes_seen": self.se_nodes_seen, "se_nodes_total": self.se_nodes_total,
-                "by_op_us": self.by_op_us, "unmapped": list(self.unmapped)}  # fmt: skip
+        return {
+            "runs": self.runs,
+            "total_us": self.total_us,
+            "se_us": self.se_us,
+            "se_inserted_us": self.se_inserted_us,
+            "other_us": self.other_us,
+            "unattributed_us": self.unattributed_us,
+            "se_fraction": self.se_fraction,
+            "se_nodes_seen": self.se_nodes_seen,
+            "se_nodes_total": self.se_nodes_total,
+            "by_op_us": self.by_op_us,
+            "unmapped": list(self.unmapped),
+        }
 
 
 class OriginIndex:

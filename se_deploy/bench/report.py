@@ -9,34 +9,93 @@ import io
 from pathlib import Path
 from typing import Any
 
-from se_deploy.artifacts import atomic_path, atomic_write_json, atomic_write_text, file_record
 from se_deploy.bench.run import BenchResults
+from se_deploy.core.files import atomic_path, atomic_write_json, atomic_write_text, file_record
 
 _STATUS_CHARS = 90
 TARGET_COLUMNS = (
-    "key", "label", "role", "backend", "precision", "device", "threads", "batch_size", "status",
-    "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "n", "throughput", "h2d_p50_ms",
-    "d2h_p50_ms", "top1", "top5", "top1_agreement", "max_abs_diff", "artifact_bytes",
-    "peak_rss_mb", "macs", "params", "se_fraction", "se_us", "profile_total_us", "eval_set",
-    "eval_images", "note", "error",
-)  # fmt: skip
+    "key",
+    "label",
+    "role",
+    "backend",
+    "precision",
+    "device",
+    "threads",
+    "batch_size",
+    "status",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "mean_ms",
+    "std_ms",
+    "min_ms",
+    "n",
+    "throughput",
+    "h2d_p50_ms",
+    "d2h_p50_ms",
+    "top1",
+    "top5",
+    "top1_agreement",
+    "max_abs_diff",
+    "artifact_bytes",
+    "peak_rss_mb",
+    "macs",
+    "params",
+    "se_fraction",
+    "se_us",
+    "profile_total_us",
+    "eval_set",
+    "eval_images",
+    "note",
+    "error",
+)
 PAIR_COLUMNS = (
-    "pair", "backend", "precision", "device", "threads", "batch_size", "ratio", "low", "high",
-    "rounds", "macs_ratio", "params_ratio", "top1_delta", "status", "note", "error",
-)  # fmt: skip
+    "pair",
+    "backend",
+    "precision",
+    "device",
+    "threads",
+    "batch_size",
+    "ratio",
+    "low",
+    "high",
+    "rounds",
+    "macs_ratio",
+    "params_ratio",
+    "top1_delta",
+    "status",
+    "note",
+    "error",
+)
 TABLE_COLUMNS = [
-    ("label", "model"), ("backend", "backend"), ("precision", "prec"), ("threads", "thr"),
-    ("batch_size", "batch"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
-    ("throughput", "img/s"), ("top1", "top-1"), ("top1_agreement", "agree"),
-    ("max_abs_diff", "max|diff|"), ("size_mb", "size MB"), ("peak_rss_mb", "peak MB"),
-    ("se_percent", "SE time %"), ("status_text", "status"),
-]  # fmt: skip
-PAIR_TABLE_COLUMNS = [
-    ("pair", "pair"), ("backend", "backend"), ("precision", "prec"), ("threads", "thr"),
-    ("batch_size", "batch"), ("ratio_text", "SE/base latency [95% CI]"),
-    ("macs_ratio", "MACs ratio"), ("params_ratio", "params ratio"), ("top1_delta", "Δ top-1"),
+    ("label", "model"),
+    ("backend", "backend"),
+    ("precision", "prec"),
+    ("threads", "thr"),
+    ("batch_size", "batch"),
+    ("p50_ms", "p50 ms"),
+    ("p99_ms", "p99 ms"),
+    ("throughput", "img/s"),
+    ("top1", "top-1"),
+    ("top1_agreement", "agree"),
+    ("max_abs_diff", "max|diff|"),
+    ("size_mb", "size MB"),
+    ("peak_rss_mb", "peak MB"),
+    ("se_percent", "SE time %"),
     ("status_text", "status"),
-]  # fmt: skip
+]
+PAIR_TABLE_COLUMNS = [
+    ("pair", "pair"),
+    ("backend", "backend"),
+    ("precision", "prec"),
+    ("threads", "thr"),
+    ("batch_size", "batch"),
+    ("ratio_text", "SE/base latency [95% CI]"),
+    ("macs_ratio", "MACs ratio"),
+    ("params_ratio", "params ratio"),
+    ("top1_delta", "Δ top-1"),
+    ("status_text", "status"),
+]
 
 
 def target_rows(results: BenchResults) -> list[dict[str, Any]]:
@@ -47,23 +106,54 @@ def target_rows(results: BenchResults) -> list[dict[str, Any]]:
         memory = target.get("memory") or {}
         profile = target.get("profile") or {}
         common = {
-            **{k: target.get(k) for k in ("key", "label", "role", "backend", "precision",
-                                          "device", "threads", "status", "artifact_bytes",
-                                          "macs", "params")},
+            **{
+                k: target.get(k)
+                for k in (
+                    "key",
+                    "label",
+                    "role",
+                    "backend",
+                    "precision",
+                    "device",
+                    "threads",
+                    "status",
+                    "artifact_bytes",
+                    "macs",
+                    "params",
+                )
+            },
             **{k: accuracy.get(k) for k in ("top1", "top5", "top1_agreement", "max_abs_diff")},
-            "eval_set": accuracy.get("dataset"), "eval_images": accuracy.get("count"),
+            "eval_set": accuracy.get("dataset"),
+            "eval_images": accuracy.get("count"),
             "peak_rss_mb": memory.get("peak_rss_mb"),
-            "se_fraction": profile.get("se_fraction"), "se_us": profile.get("se_us"),
+            "se_fraction": profile.get("se_fraction"),
+            "se_us": profile.get("se_us"),
             "profile_total_us": profile.get("total_us"),
             "note": target.get("skipped") or target.get("note"),
             "error": "; ".join(target.get("errors", [])) or None,
-        }  # fmt: skip
+        }
         for entry in target.get("latency") or [{}]:
-            rows.append({**common, **{k: entry.get(k) for k in (
-                "batch_size", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "n",
-                "throughput")},
-                "h2d_p50_ms": (entry.get("h2d_ms") or {}).get("p50_ms"),
-                "d2h_p50_ms": (entry.get("d2h_ms") or {}).get("p50_ms")})  # fmt: skip
+            rows.append(
+                {
+                    **common,
+                    **{
+                        k: entry.get(k)
+                        for k in (
+                            "batch_size",
+                            "p50_ms",
+                            "p90_ms",
+                            "p99_ms",
+                            "mean_ms",
+                            "std_ms",
+                            "min_ms",
+                            "n",
+                            "throughput",
+                        )
+                    },
+                    "h2d_p50_ms": (entry.get("h2d_ms") or {}).get("p50_ms"),
+                    "d2h_p50_ms": (entry.get("d2h_ms") or {}).get("p50_ms"),
+                }
+            )
     return rows
 
 
@@ -71,25 +161,47 @@ def pair_rows(results: BenchResults) -> list[dict[str, Any]]:
     """One flat row per (pair, batch size) with the interleaved ratio and its interval."""
     rows = []
     for pair in results.pairs:
-        common = {k: pair.get(k) for k in ("pair", "backend", "precision", "device", "threads",
-                                           "macs_ratio", "params_ratio", "top1_delta",
-                                           "status")}  # fmt: skip
+        common = {
+            k: pair.get(k)
+            for k in (
+                "pair",
+                "backend",
+                "precision",
+                "device",
+                "threads",
+                "macs_ratio",
+                "params_ratio",
+                "top1_delta",
+                "status",
+            )
+        }
         common["error"] = "; ".join(pair.get("errors", [])) or None
         common["note"] = pair.get("skipped")
         for entry in pair.get("ratios") or [{}]:
-            rows.append({**common, **{k: entry.get(k) for k in (
-                "batch_size", "ratio", "low", "high", "rounds")}})  # fmt: skip
+            rows.append(
+                {
+                    **common,
+                    **{k: entry.get(k) for k in ("batch_size", "ratio", "low", "high", "rounds")},
+                }
+            )
     return rows
 
 
 def table_rows(results: BenchResults) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows for the terminal: targets, then pairs, each with a status text."""
-    targets = [{**row, "status_text": _status(row),
-                "size_mb": row["artifact_bytes"] / 1e6 if row.get("artifact_bytes") else None,
-                "se_percent": None if row["se_fraction"] is None else 100 * row["se_fraction"]}
-               for row in target_rows(results)]  # fmt: skip
-    pairs = [{**row, "status_text": _status(row), "ratio_text": _ratio_text(row)}
-             for row in pair_rows(results)]  # fmt: skip
+    targets = [
+        {
+            **row,
+            "status_text": _status(row),
+            "size_mb": row["artifact_bytes"] / 1e6 if row.get("artifact_bytes") else None,
+            "se_percent": None if row["se_fraction"] is None else 100 * row["se_fraction"],
+        }
+        for row in target_rows(results)
+    ]
+    pairs = [
+        {**row, "status_text": _status(row), "ratio_text": _ratio_text(row)}
+        for row in pair_rows(results)
+    ]
     return targets, pairs
 
 
@@ -105,12 +217,17 @@ def write_report(results: BenchResults, run_dir: Path, command: str = "") -> lis
     atomic_write_text(report, render_markdown(results, [p.name for p in plots], command))
     paths += [*plots, report]
     manifest = run_dir / "manifest.json"
-    atomic_write_json(manifest, {
-        "command": "bench", "argv": command, "config": results.run["config"],
-        "tools": results.run["host"]["tools"],
-        "inputs": _input_records(results),
-        "outputs": [file_record(p, run_dir) for p in paths],
-    })  # fmt: skip
+    atomic_write_json(
+        manifest,
+        {
+            "command": "bench",
+            "argv": command,
+            "config": results.run["config"],
+            "tools": results.run["host"]["tools"],
+            "inputs": _input_records(results),
+            "outputs": [file_record(p, run_dir) for p in paths],
+        },
+    )
     return [*paths, manifest]
 
 
@@ -173,11 +290,17 @@ def write_plots(results: BenchResults, run_dir: Path) -> list[Path]:
     rows = [r for r in rows if r["batch_size"] == first_batch]
     written = []
     if any(r.get("top1") is not None for r in rows):
-        written.append(_save(plt, _scatter_figure(plt, rows, results, first_batch),
-                             run_dir / "latency_vs_top1.png"))  # fmt: skip
+        written.append(
+            _save(
+                plt,
+                _scatter_figure(plt, rows, results, first_batch),
+                run_dir / "latency_vs_top1.png",
+            )
+        )
     if rows:
-        written.append(_save(plt, _bars_figure(plt, rows, first_batch),
-                             run_dir / "latency_bars.png"))  # fmt: skip
+        written.append(
+            _save(plt, _bars_figure(plt, rows, first_batch), run_dir / "latency_bars.png")
+        )
     return written
 
 
@@ -190,19 +313,31 @@ def _scatter_figure(plt: Any, rows: list[dict], results: BenchResults, batch: in
     for row in rows:
         if row.get("top1") is None:
             continue
-        axes.scatter(row["p50_ms"], row["top1"] * 100, color=colours[(row["backend"],
-                     row["precision"])], zorder=3)  # fmt: skip
-        axes.annotate(row["label"], (row["p50_ms"], row["top1"] * 100), fontsize=7,
-                      xytext=(3, 3), textcoords="offset points")  # fmt: skip
+        axes.scatter(
+            row["p50_ms"],
+            row["top1"] * 100,
+            color=colours[(row["backend"], row["precision"])],
+            zorder=3,
+        )
+        axes.annotate(
+            row["label"],
+            (row["p50_ms"], row["top1"] * 100),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
     for pair in results.pairs:
         se, base = (
             by_key.get((pair["se"], pair["threads"])),
             by_key.get((pair["base"], pair["threads"])),
         )
         if se and base and se.get("top1") is not None and base.get("top1") is not None:
-            axes.annotate("", xy=(se["p50_ms"], se["top1"] * 100),
-                          xytext=(base["p50_ms"], base["top1"] * 100),
-                          arrowprops={"arrowstyle": "->", "color": "0.4"})  # fmt: skip
+            axes.annotate(
+                "",
+                xy=(se["p50_ms"], se["top1"] * 100),
+                xytext=(base["p50_ms"], base["top1"] * 100),
+                arrowprops={"arrowstyle": "->", "color": "0.4"},
+            )
     for (backend, precision), colour in colours.items():
         axes.scatter([], [], color=colour, label=f"{backend} {precision}")
     axes.set_xlabel(f"p50 latency (ms, batch {batch})")
@@ -239,8 +374,7 @@ def _save(plt: Any, figure: Any, path: Path) -> Path:
 
 def _csv(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore",
-                            lineterminator="\n")  # fmt: skip
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
@@ -281,12 +415,15 @@ def _ratio_text(row: dict[str, Any]) -> str | None:
 
 def _input_records(results: BenchResults) -> list[dict[str, Any]]:
     """Each measured artifact with its size and sha256, so a report names exactly what it ran."""
-    from se_deploy.artifacts import sha256_file
+    from se_deploy.core.files import sha256_file
 
     seen: dict[str, dict[str, Any]] = {}
     for target in results.targets:
         path = target.get("artifact")
         if path and path not in seen and Path(path).is_file():
-            seen[path] = {"path": path, "bytes": Path(path).stat().st_size,
-                          "sha256": sha256_file(Path(path))}  # fmt: skip
+            seen[path] = {
+                "path": path,
+                "bytes": Path(path).stat().st_size,
+                "sha256": sha256_file(Path(path)),
+            }
     return list(seen.values())

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from se_deploy.backends import Device, Runner, RunnerOptions, TensorSpec, runner_class
-from se_deploy.bench.accuracy import collect_logits, evaluate_runner
 from se_deploy.bench.latency import (
     Call,
     Reopen,
@@ -34,7 +33,8 @@ from se_deploy.bench.latency import (
 )
 from se_deploy.bench.memory import MemoryMonitor, artifact_bytes
 from se_deploy.bench.plan import BenchConfig, Group, Plan, Target
-from se_deploy.errors import BackendUnavailableError, SeDeployError
+from se_deploy.bench.score import collect_logits, evaluate_runner
+from se_deploy.core.errors import BackendUnavailableError, SeDeployError
 
 SeFinder = Callable[[Any], tuple[set[str], dict[str, int]]]
 Progress = Callable[[str], None]
@@ -48,7 +48,7 @@ def find_se_nodes(model: Any) -> tuple[set[str], dict[str, int]]:
     (every zoo model names its SE module `se`, so TorchScript export names its nodes
     '/.../se/...'; that also takes in the Q/DQ nodes inside an SE block)."""
     try:
-        from se_deploy.export.se_pattern import find_se_blocks
+        from se_deploy.core.onnx.se_pattern import find_se_blocks
     except ImportError:
         found: set[str] = set()
     else:
@@ -76,10 +76,17 @@ class TargetRow:
         return "failed" if self.errors else "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.target.key, **self.target.to_dict(), "threads": self.threads,
-                "device": self.device, "status": self.status, "errors": self.errors,
-                "tracebacks": self.tracebacks, **self.figures,
-                "latency": self.latency}  # fmt: skip
+        return {
+            "key": self.target.key,
+            **self.target.to_dict(),
+            "threads": self.threads,
+            "device": self.device,
+            "status": self.status,
+            "errors": self.errors,
+            "tracebacks": self.tracebacks,
+            **self.figures,
+            "latency": self.latency,
+        }
 
 
 @dataclass
@@ -135,14 +142,19 @@ def execute_plan(
 def host_info() -> dict[str, Any]:
     import os
 
-    from se_deploy.artifacts import tool_versions
+    from se_deploy.core.files import tool_versions
 
-    return {"cpu": _cpu_model(), "logical_cpus": os.cpu_count(),
-            "machine": platform.machine(), "tools": tool_versions()}  # fmt: skip
+    return {
+        "cpu": _cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "tools": tool_versions(),
+    }
 
 
-def make_feed(inputs: tuple[TensorSpec, ...], batch_size: int, seed: int,
-              size: int | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+def make_feed(
+    inputs: tuple[TensorSpec, ...], batch_size: int, seed: int, size: int | None = None
+) -> dict[str, np.ndarray]:
     """Random normal inputs of each spec's dtype; dynamic non-batch dims take `size`."""
     rng = np.random.default_rng(seed)
     feed = {}
@@ -150,8 +162,9 @@ def make_feed(inputs: tuple[TensorSpec, ...], batch_size: int, seed: int,
         dims = [batch_size, *spec.shape[1:]]
         if any(d is None for d in dims):
             if size is None:
-                raise SeDeployError(f"input {spec.describe()} has dynamic dimensions; pass "
-                                    "--input-size")  # fmt: skip
+                raise SeDeployError(
+                    f"input {spec.describe()} has dynamic dimensions; pass --input-size"
+                )
             dims = [size if d is None else d for d in dims]
         feed[spec.name] = rng.standard_normal(dims).astype(spec.dtype)
     return feed
@@ -160,8 +173,9 @@ def make_feed(inputs: tuple[TensorSpec, ...], batch_size: int, seed: int,
 class _Session:
     """State shared across groups: config, memory monitor, eval data and reference logits."""
 
-    def __init__(self, config: BenchConfig, run_dir: Path, progress: Progress,
-                 se_finder: SeFinder) -> None:  # fmt: skip
+    def __init__(
+        self, config: BenchConfig, run_dir: Path, progress: Progress, se_finder: SeFinder
+    ) -> None:
         self.config = config
         self.run_dir = run_dir
         self.progress = progress
@@ -176,8 +190,10 @@ class _Session:
             runners = [self._open(row, stack) for row in rows]
             pair = self._pair_record(group, rows) if group.base else None
             for batch in self.config.batch_sizes:
-                prepared = [self._time(row, runner, batch) if runner else None
-                            for row, runner in zip(rows, runners, strict=True)]  # fmt: skip
+                prepared = [
+                    self._time(row, runner, batch) if runner else None
+                    for row, runner in zip(rows, runners, strict=True)
+                ]
                 if pair is not None and not any(row.target.skipped for row in rows):
                     self._interleave(pair, prepared, batch, self._reopen(rows, batch))
             for row, runner in zip(rows, runners, strict=True):
@@ -200,8 +216,9 @@ class _Session:
             return row
         unavailable = cls.unavailable_reason(RunnerOptions(device=device))
         if unavailable or target.missing:
-            row.errors.append(f"{target.backend}: {unavailable}" if unavailable
-                              else str(target.missing))  # fmt: skip
+            row.errors.append(
+                f"{target.backend}: {unavailable}" if unavailable else str(target.missing)
+            )
         return row
 
     def _options(self, row: TargetRow, **overrides: Any) -> RunnerOptions:
@@ -211,20 +228,21 @@ class _Session:
             extra["graph_optimization"] = self.config.graph_optimization
         if backend == "trt":
             extra["cuda_graphs"] = self.config.cuda_graphs and not overrides.get("profile")
-        return RunnerOptions(device=Device(row.device), threads=row.threads,
-                             **extra, **overrides)  # fmt: skip
+        return RunnerOptions(device=Device(row.device), threads=row.threads, **extra, **overrides)
 
     def _artifact(self, target: Target) -> Any:
         if target.backend != "torch":
             return target.artifact
         from se_deploy.backends.torch import TorchModel
 
-        return TorchModel(target.model or target.label, target.weights,
-                          input_size=self.config.input_size)  # fmt: skip
+        return TorchModel(
+            target.model or target.label, target.weights, input_size=self.config.input_size
+        )
 
     def _load(self, row: TargetRow) -> Runner:
-        return runner_class(row.target.backend)().load(self._artifact(row.target),
-                                                       self._options(row))  # fmt: skip
+        return runner_class(row.target.backend)().load(
+            self._artifact(row.target), self._options(row)
+        )
 
     def _open(self, row: TargetRow, stack: contextlib.ExitStack) -> Runner | None:
         """Load inside a memory phase that ends after one inference at the largest batch."""
@@ -262,18 +280,26 @@ class _Session:
             entry.update(measure_latency(prepared.run, self.config.latency, batch).to_dict())
             for name, call in prepared.transfers.items():
                 warm_up(call, self.config.latency)
-                samples = time_calls(call, self.config.latency.iterations,
-                                     self.config.latency.duration_s)  # fmt: skip
+                samples = time_calls(
+                    call, self.config.latency.iterations, self.config.latency.duration_s
+                )
                 entry[f"{name}_ms"] = summarize(samples).to_dict()
             return prepared
         return None
 
     def _pair_record(self, group: Group, rows: list[TargetRow]) -> dict[str, Any]:
         se, base = rows
-        return {"pair": group.name, "se": se.target.key, "base": base.target.key,
-                "backend": se.target.backend, "precision": se.target.precision,
-                "threads": se.threads, "device": se.device, "errors": [],
-                "ratios": []}  # fmt: skip
+        return {
+            "pair": group.name,
+            "se": se.target.key,
+            "base": base.target.key,
+            "backend": se.target.backend,
+            "precision": se.target.precision,
+            "threads": se.threads,
+            "device": se.device,
+            "errors": [],
+            "ratios": [],
+        }
 
     def _reopen(self, rows: list[TargetRow], batch: int) -> Reopen:
         """Fresh loads of both sides with the same options and inputs: a ratio session."""
@@ -302,18 +328,27 @@ class _Session:
         self.progress(f"interleave {pair['pair']} batch {batch}")
         try:
             estimate, timings = interleaved_ratio(
-                prepared[0].run, prepared[1].run, self.config.interleave, self.config.latency,
+                prepared[0].run,
+                prepared[1].run,
+                self.config.interleave,
+                self.config.latency,
                 reopen,
-            )  # fmt: skip
+            )
         except Exception as exc:  # a bench never stops on one failing backend
             pair["errors"].append(f"interleave batch {batch}: {_message(exc)}")
             return
         entry.update(estimate.to_dict())
-        entry.update(calls_per_round=self.config.interleave.calls_per_round,
-                     order=self.config.interleave.order.value)  # fmt: skip
+        entry.update(
+            calls_per_round=self.config.interleave.calls_per_round,
+            order=self.config.interleave.order.value,
+        )
         rounds = timings.to_dict()
-        entry.update(se_round_ms=rounds["a_round_ms"], base_round_ms=rounds["b_round_ms"],
-                     se_first=rounds["a_first"], session=rounds["session"])  # fmt: skip
+        entry.update(
+            se_round_ms=rounds["a_round_ms"],
+            base_round_ms=rounds["b_round_ms"],
+            se_first=rounds["a_first"],
+            session=rounds["session"],
+        )
         pair["ratios"].append(entry)
 
     def _accuracy(self, row: TargetRow, runner: Runner) -> None:
@@ -338,8 +373,9 @@ class _Session:
         channels, size = spec.shape[1], spec.shape[2] or self.config.input_size
         key = (dataset, int(size or 0), int(channels or 0))
         if key not in self._datasets:
-            self._datasets[key] = load_dataset(dataset, self.config.split, size,
-                                               self.config.data_dir, channels)  # fmt: skip
+            self._datasets[key] = load_dataset(
+                dataset, self.config.split, size, self.config.data_dir, channels
+            )
         return self._datasets[key]
 
     def _batches(
@@ -358,8 +394,13 @@ class _Session:
         if target.weights is None:
             return None, None
         spec = runner.inputs[0]
-        key = (str(target.weights), dataset, int(spec.shape[2] or 0), int(spec.shape[1] or 0),
-               self.config.eval_limit or target.eval_limit)  # fmt: skip
+        key = (
+            str(target.weights),
+            dataset,
+            int(spec.shape[2] or 0),
+            int(spec.shape[1] or 0),
+            self.config.eval_limit or target.eval_limit,
+        )
         if key not in self._references:
             from se_deploy.backends.torch import TorchModel, TorchRunner
 
@@ -385,8 +426,9 @@ class _Session:
         self.progress(f"profile {row.target.key}")
         folder = self.run_dir / "profiles" / row.target.key.replace("/", "_")
         optimized = folder / "optimized.onnx" if row.target.backend.startswith("ort") else None
-        options = self._options(row, profile=True, profile_dir=folder,
-                                optimized_model_path=optimized)  # fmt: skip
+        options = self._options(
+            row, profile=True, profile_dir=folder, optimized_model_path=optimized
+        )
         with _step(row, "profile"):
             runner = runner_class(row.target.backend)()
             with runner.load(self._artifact(row.target), options):
@@ -429,14 +471,16 @@ def _cost(target: Target, runner: Runner) -> dict[str, Any]:
 
         spec = runner.inputs[0]
         module = runner.module  # type: ignore[attr-defined]  # TorchRunner
-        return {"macs": count_macs(module, spec.shape[2], spec.shape[1]),
-                "params": count_params(module)}  # fmt: skip
+        return {
+            "macs": count_macs(module, spec.shape[2], spec.shape[1]),
+            "params": count_params(module),
+        }
     source = target.source_onnx if target.backend == "trt" else target.artifact
     if source is None or not source.is_file():
         return {}
     import onnx
 
-    from se_deploy.bench.onnx_facts import graph_facts
+    from se_deploy.core.onnx.facts import graph_facts
 
     facts = graph_facts(onnx.load(str(source)))
     return {"macs": facts.macs, "params": facts.params}

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from se_deploy.core.errors import SeDeployError
 from se_deploy.data import fashion_mnist
 from se_deploy.data.dataset import Batch, ImageSet
 from se_deploy.data.image_folder import load_image_folder
@@ -18,7 +19,6 @@ from se_deploy.data.preprocess import (
     resize_batch,
 )
 from se_deploy.data.synthetic import make_synthetic
-from se_deploy.errors import SeDeployError
 
 FASHION_MNIST = "fashion-mnist"
 SYNTHETIC = "synthetic"
@@ -52,8 +52,14 @@ def _fashion_mnist(split: str, size: int, data_dir: Path | None, channels: int) 
     images = np.repeat(resize_batch(images, size), channels, axis=1)
     pre = Preprocess(size, channels, FASHION_MNIST_MEAN * channels, FASHION_MNIST_STD * channels)
     root = str(data_dir or fashion_mnist.DEFAULT_DIR)
-    return ImageSet(FASHION_MNIST, images, labels, fashion_mnist.CLASSES, pre,
-                    {"kind": FASHION_MNIST, "dir": root, "split": split})  # fmt: skip
+    return ImageSet(
+        FASHION_MNIST,
+        images,
+        labels,
+        fashion_mnist.CLASSES,
+        pre,
+        {"kind": FASHION_MNIST, "dir": root, "split": split},
+    )
 
 
 def _synthetic(split: str, size: int, channels: int) -> ImageSet:
@@ -74,5 +80,11 @@ def _image_folder(root: Path, split: str, size: int, channels: int) -> ImageSet:
     images, labels, classes = load_image_folder(folder, size, channels)
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if channels == 3 else ((0.5,), (0.5,))
     pre = Preprocess(size, channels, mean, std)
-    return ImageSet(root.name, images, labels, classes, pre,
-                    {"kind": "image_folder", "dir": str(folder), "split": split})  # fmt: skip
+    return ImageSet(
+        root.name,
+        images,
+        labels,
+        classes,
+        pre,
+        {"kind": "image_folder", "dir": str(folder), "split": split},
+    )

@@ -13,18 +13,30 @@ from pathlib import Path
 
 import numpy as np
 
-from se_deploy.errors import SeDeployError
+from se_deploy.core.errors import SeDeployError
 
 DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
-CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-           "Bag", "Ankle boot")  # fmt: skip
+CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
 _IMAGES_MAGIC, _LABELS_MAGIC = 0x00000803, 0x00000801
-_INSTALL_HINT = ("install it with `apt-get install dataset-fashion-mnist` or pass --data-dir "
-                 "with the four IDX .gz files")  # fmt: skip
+_INSTALL_HINT = (
+    "install it with `apt-get install dataset-fashion-mnist` or pass --data-dir "
+    "with the four IDX .gz files"
+)
 
 
 def read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:

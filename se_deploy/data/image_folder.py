@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from se_deploy.core.errors import SeDeployError
 from se_deploy.data.preprocess import resize_square
-from se_deploy.errors import SeDeployError
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 _MAX_LISTED = 5

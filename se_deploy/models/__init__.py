@@ -1,17 +1,19 @@
 """The SE model zoo: builders, the SE block, the registry and weight loading."""
 
-from se_deploy.models.random_init import create_random_model, settle_batchnorm
-from se_deploy.models.registry import (
+from se_deploy.core.spec import (
+    Gate,
     ModelConfig,
     ModelSpec,
-    count_se_blocks,
-    create_model,
+    SEConfig,
+    Squeeze,
     default_config,
     get_spec,
     list_models,
     se_pairs,
 )
-from se_deploy.models.se import Gate, SEConfig, Squeeze, SqueezeExcite
+from se_deploy.models.random_init import create_random_model, settle_batchnorm
+from se_deploy.models.registry import count_se_blocks, create_model
+from se_deploy.models.se import SqueezeExcite
 
 __all__ = [
     "Gate",

@@ -8,8 +8,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from se_deploy.errors import SeDeployError
-from se_deploy.models.registry import ModelConfig, create_model
+from se_deploy.core.errors import SeDeployError
+from se_deploy.core.spec import ModelConfig
+from se_deploy.models.registry import create_model
 from se_deploy.models.weights import load_weights
 
 

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from se_deploy.core.spec import V3_SE, SEConfig, make_divisible
 from se_deploy.models.layers import ClassifierHead, ConvBNAct, SELayer, init_weights
-from se_deploy.models.se import Gate, SEConfig, make_divisible, se_layer_factory
-
-V3_SE = SEConfig(reduction=4, gate=Gate.HARD_SIGMOID, divisor=8)
+from se_deploy.models.se import se_layer_factory
 
 
 def _stem_stride(small_input: bool) -> int:
@@ -136,18 +135,35 @@ class MobileNetV2(nn.Module):
 # ---------------------------------------------------------------- v3
 # (kernel, expansion, out, use_se, hard_swish, stride) from the paper's Tables 1 and 2.
 _V3_LARGE = [
-    (3, 16, 16, False, False, 1), (3, 64, 24, False, False, 2), (3, 72, 24, False, False, 1),
-    (5, 72, 40, True, False, 2), (5, 120, 40, True, False, 1), (5, 120, 40, True, False, 1),
-    (3, 240, 80, False, True, 2), (3, 200, 80, False, True, 1), (3, 184, 80, False, True, 1),
-    (3, 184, 80, False, True, 1), (3, 480, 112, True, True, 1), (3, 672, 112, True, True, 1),
-    (5, 672, 160, True, True, 2), (5, 960, 160, True, True, 1), (5, 960, 160, True, True, 1),
-]  # fmt: skip
+    (3, 16, 16, False, False, 1),
+    (3, 64, 24, False, False, 2),
+    (3, 72, 24, False, False, 1),
+    (5, 72, 40, True, False, 2),
+    (5, 120, 40, True, False, 1),
+    (5, 120, 40, True, False, 1),
+    (3, 240, 80, False, True, 2),
+    (3, 200, 80, False, True, 1),
+    (3, 184, 80, False, True, 1),
+    (3, 184, 80, False, True, 1),
+    (3, 480, 112, True, True, 1),
+    (3, 672, 112, True, True, 1),
+    (5, 672, 160, True, True, 2),
+    (5, 960, 160, True, True, 1),
+    (5, 960, 160, True, True, 1),
+]
 _V3_SMALL = [
-    (3, 16, 16, True, False, 2), (3, 72, 24, False, False, 2), (3, 88, 24, False, False, 1),
-    (5, 96, 40, True, True, 2), (5, 240, 40, True, True, 1), (5, 240, 40, True, True, 1),
-    (5, 120, 48, True, True, 1), (5, 144, 48, True, True, 1), (5, 288, 96, True, True, 2),
-    (5, 576, 96, True, True, 1), (5, 576, 96, True, True, 1),
-]  # fmt: skip
+    (3, 16, 16, True, False, 2),
+    (3, 72, 24, False, False, 2),
+    (3, 88, 24, False, False, 1),
+    (5, 96, 40, True, True, 2),
+    (5, 240, 40, True, True, 1),
+    (5, 240, 40, True, True, 1),
+    (5, 120, 48, True, True, 1),
+    (5, 144, 48, True, True, 1),
+    (5, 288, 96, True, True, 2),
+    (5, 576, 96, True, True, 1),
+    (5, 576, 96, True, True, 1),
+]
 _V3_HEADS = {"large": (_V3_LARGE, 960, 1280), "small": (_V3_SMALL, 576, 1024)}
 
 

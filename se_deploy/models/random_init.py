@@ -22,7 +22,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from se_deploy.models.registry import ModelConfig, create_model
+from se_deploy.core.spec import ModelConfig
+from se_deploy.models.registry import create_model
 
 SETTLE_BATCHES = 2
 SETTLE_BATCH_SIZE = 2  # 2 x 2 images: stable statistics, cheap at 224 on 2 cores

@@ -13,8 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from se_deploy.core.spec import SEConfig, make_divisible
 from se_deploy.models.layers import ClassifierHead, ConvBNAct, SELayer, init_weights
-from se_deploy.models.se import SEConfig, make_divisible, se_layer_factory
+from se_deploy.models.se import se_layer_factory
 
 _STAGE_REPEATS = (4, 8, 4)
 _V1_CHANNELS = {1: (144, 288, 576), 2: (200, 400, 800), 3: (240, 480, 960), 4: (272, 544, 1088)}

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from se_deploy.errors import SeDeployError
+from se_deploy.core.errors import SeDeployError
 
 SUFFIXES = (".pt", ".pth", ".safetensors")
 _MAX_LISTED = 6

@@ -1,0 +1,166 @@
+"""Accuracy of any Runner on an eval set, and its agreement with a reference's logits.
+
+Top-1/top-5 come from the same scorer `se-deploy eval` uses. Agreement compares, image by image,
+the runner's logits with a reference run over the same batches in the same order (PyTorch FP32
+for trained models): the share of equal top-1 classes and the largest absolute logit difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from se_deploy.backends.base import Runner
+from se_deploy.core.checks import AccuracyMeter, Agreement, compare_logits, run_padded
+from se_deploy.core.errors import SeDeployError
+from se_deploy.data import Batch
+
+
+@dataclass(frozen=True)
+class AccuracyResult:
+    top1: float
+    top5: float
+    count: int
+    agreement: Agreement | None = None
+    reference: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        agreement = self.agreement.to_dict() if self.agreement else {}
+        return {
+            "top1": self.top1,
+            "top5": self.top5,
+            "count": self.count,
+            "top1_agreement": agreement.get("top1_agreement"),
+            "max_abs_diff": agreement.get("max_abs_diff"),
+            "reference": self.reference,
+        }
+
+
+def collect_logits(runner: Runner, batches: Iterable[Batch]) -> tuple[np.ndarray, np.ndarray]:
+    """All logits and labels of `batches`, in order; images are cast to the runner's input dtype
+    (an FP16-input artifact takes the same normalized images)."""
+    dtype = runner.inputs[0].dtype
+    logits, labels = [], []
+    for images, batch_labels in batches:
+        logits.append(runner.run(images.astype(dtype, copy=False)).astype(np.float32))
+        labels.append(batch_labels)
+    if not logits:
+        raise SeDeployError("the eval set yielded no batches")
+    return np.concatenate(logits), np.concatenate(labels)
+
+
+def evaluate_runner(
+    runner: Runner,
+    batches: Iterable[Batch],
+    reference: np.ndarray | None = None,
+    reference_name: str | None = None,
+) -> AccuracyResult:
+    """Top-1/top-5 of `runner` on `batches`; with `reference` logits (same batches, same order)
+    also the agreement with them."""
+    logits, labels = collect_logits(runner, batches)
+    meter = AccuracyMeter()
+    meter.update(logits, labels)
+    accuracy = meter.result()
+    agreement = compare_logits(logits, reference) if reference is not None else None
+    return AccuracyResult(
+        accuracy.top1,
+        accuracy.top5,
+        accuracy.count,
+        agreement,
+        reference_name if reference is not None else None,
+    )
+
+
+def evaluate_artifact(
+    artifact: str,
+    backend: str,
+    device: str | None,
+    dataset: str,
+    data_dir: str | None,
+    split: str,
+    batch_size: int,
+) -> dict:
+    """`se-deploy eval` for a deployable artifact (ONNX file, engine) through its Runner, with
+    the preprocessing its manifest recorded (else the dataset's own at the input's size)."""
+    from pathlib import Path
+
+    from se_deploy.backends import RunnerOptions, runner_class
+
+    path = Path(artifact)
+    manifest = _artifact_manifest(path)
+    runner_type = runner_class(backend)
+    options = RunnerOptions(device=device) if device else runner_type.default_options()
+    with runner_type().load(path, options) as runner:
+        data = _artifact_dataset(runner.inputs[0].shape, manifest, dataset, data_dir, split)
+        static_batch = runner.inputs[0].shape[0]
+        meter = AccuracyMeter()
+        for images, labels in data.batches(static_batch or batch_size):
+            meter.update(run_padded(runner, images, static_batch), labels)
+    model = manifest.get("model") or {}
+    return {
+        "model": model.get("name"),
+        "artifact": str(path),
+        "backend": backend,
+        "device": str(options.device),
+        "precision": _artifact_precision(path, manifest),
+        "weights": (manifest.get("weights") or {}).get("path"),
+        "dataset": dataset,
+        "split": split,
+        "preprocess": data.preprocess.to_dict(),
+        **meter.result().to_dict(),
+    }
+
+
+def _artifact_manifest(path) -> dict:
+    """The manifest.json beside the artifact ({} when it has none)."""
+    from se_deploy.core.artifact import MANIFEST_FILE, read_manifest
+    from se_deploy.core.errors import SeDeployError
+
+    if not path.is_file():
+        raise SeDeployError(
+            f"artifact '{path}' does not exist; pass an ONNX file from "
+            "`se-deploy export`/`quantize` or an engine from `build`"
+        )
+    return read_manifest(path.parent / MANIFEST_FILE) or {}
+
+
+def _artifact_dataset(shape: tuple, manifest: dict, dataset: str, data_dir: str | None, split: str):
+    """The eval set resized to the artifact's input and normalized as its manifest recorded."""
+    import dataclasses
+    from pathlib import Path
+
+    from se_deploy.core.errors import SeDeployError
+    from se_deploy.data import Preprocess, load_dataset
+
+    if len(shape) != 4 or shape[1] is None or shape[2] is None or shape[2] != shape[3]:
+        raise SeDeployError(
+            f"artifact input shape {shape} is not NCHW with a static square "
+            "image; eval feeds classifiers of one square image input"
+        )
+    data = load_dataset(dataset, split, shape[2], Path(data_dir) if data_dir else None, shape[1])
+    recorded = manifest.get("preprocess")
+    if recorded is None:
+        return data
+    preprocess = Preprocess.from_dict(recorded)
+    if (preprocess.input_size, preprocess.channels) != (shape[2], shape[1]):
+        raise SeDeployError(
+            f"the manifest records {preprocess.channels}x"
+            f"{preprocess.input_size} inputs but the artifact takes "
+            f"{shape[1:]}; re-export it"
+        )
+    return dataclasses.replace(data, preprocess=preprocess)
+
+
+def _artifact_precision(path, manifest: dict) -> str | None:
+    """'fp32' for an export, the quantize tag (fp16, int8, int8-sefloat) for a quantized one,
+    and for a TensorRT engine the precision its build record gives."""
+    from se_deploy.backends.trt import BUILD_MANIFEST as TRT_MANIFEST
+    from se_deploy.core.artifact import read_manifest
+
+    build = read_manifest(path.parent / TRT_MANIFEST) if path.suffix != ".onnx" else None
+    if build is not None:
+        return build["trt"]["engine_precision"]
+    return manifest.get("precision") or (manifest.get("export") or {}).get("precision")

@@ -1,0 +1,151 @@
+"""`se-deploy bench`: latency, accuracy and the SE/base ratio per backend and precision."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+
+def bench_command(
+    artifacts: list[str] = typer.Argument(
+        None, help="ONNX files or TensorRT engines, each measured alone (no pair)."
+    ),
+    model: str = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Registered models, comma-separated; each SE model is measured with its baseline, "
+        "from export/<model>/<precision>/. With no models, pairs or paths: the default suite "
+        "(zoo Fashion-MNIST pairs and 224x224 paper pairs, ORT CPU fp32+int8; see README).",
+    ),
+    pair: list[str] = typer.Option(
+        None, help="SE_ARTIFACT,BASE_ARTIFACT measured as an interleaved pair (repeatable)."
+    ),
+    backend: str = typer.Option("ort", help="Comma-separated: ort, ort-trt, openvino, torch, trt."),
+    precision: str = typer.Option(
+        None, help="Comma-separated fp32, fp16, int8; default fp32 (--model), fp32,int8 (suite)."
+    ),
+    device: str = typer.Option(None, help="cpu or cuda; default: each backend's own (trt: cuda)."),
+    batch_size: str = typer.Option("1", help="Batch sizes to sweep, comma-separated."),
+    threads: str = typer.Option("0", help="Intra-op thread counts to sweep; 0 = runtime default."),
+    iterations: int = typer.Option(50, help="Timed calls per measurement."),
+    duration: float = typer.Option(0.0, help="Seconds per measurement instead of --iterations."),
+    warmup: int = typer.Option(10, help="Warm-up calls before timing."),
+    warmup_seconds: float = typer.Option(0.0, help="Also warm up for at least this long."),
+    rounds: int = typer.Option(30, help="Interleaved SE/base rounds per pair; 0 skips the ratio."),
+    calls_per_round: int = typer.Option(5, help="Calls of each side per round."),
+    order: str = typer.Option("alternate", help="Round order: alternate or random (seeded)."),
+    sessions: int = typer.Option(
+        0,
+        help="Fresh loads of both sides the rounds are split over; the interval resamples "
+        "them, so load-to-load variation is in it (1: one load; 0: min(6, rounds / 2)).",
+    ),
+    dataset: str = typer.Option(
+        None,
+        help="Eval set: fashion-mnist, synthetic or an ImageFolder dir; default: the set the "
+        "weights were trained on. Random-init artifacts get no accuracy.",
+    ),
+    accuracy: bool = typer.Option(True, help="Score top-1/top-5 and agreement with PyTorch."),
+    data_dir: str = typer.Option(None, help="Directory of the Fashion-MNIST IDX .gz files."),
+    eval_limit: int = typer.Option(
+        None, help="Score only the first N eval images (default: all; the default suite: 2000)."
+    ),
+    input_size: int = typer.Option(None, help="Input side for models/artifacts without one."),
+    graph_opt: str = typer.Option("all", help="ORT graph optimization: disabled..all."),
+    cuda_graphs: bool = typer.Option(False, help="TensorRT: replay a captured CUDA graph."),
+    profile: bool = typer.Option(False, help="Per-node profile: time in SE blocks vs the rest."),
+    seed: int = typer.Option(0, help="Seed for inputs, round order and bootstrap."),
+    out: str = typer.Option(None, help="Run directory (default runs/bench/<timestamp>)."),
+    plan_only: bool = typer.Option(False, "--plan", help="Print what would be measured; exit."),
+    as_json: bool = typer.Option(False, "--json", help="Print results.json instead of tables."),
+) -> None:
+    """Latency (interleaved SE/base ratio), accuracy, memory and size per backend and precision.
+
+    Exit status: 0 all rows ok or skipped (no checkpoint yet), 1 some rows failed (the table
+    says why), 2 bad options or no requested backend can run here.
+    """
+    from pathlib import Path
+
+    from se_deploy.backends import Device, GraphOptimization
+    from se_deploy.bench import (
+        BenchConfig,
+        parse_choice,
+        parse_ints,
+        parse_list,
+        parse_pairs,
+        select_plan,
+    )
+    from se_deploy.bench import run_bench as run_bench_plan
+    from se_deploy.bench.latency import InterleaveConfig, LatencyConfig, Order
+    from se_deploy.bench.report import PAIR_TABLE_COLUMNS, TABLE_COLUMNS, table_rows
+    from se_deploy.core.console import err_console, print_json, print_table
+
+    device_choice = parse_choice(Device, device, "--device") if device else None
+    with err_console.status("planning") as status:
+        plan = select_plan(
+            parse_list(backend, "--backend"),
+            parse_list(model, "--model"),
+            parse_list(precision, "--precision"),
+            parse_pairs(pair or []),
+            [Path(a) for a in artifacts or []],
+            device_choice,
+            make=not plan_only,
+            progress=status.update,
+        )
+    if plan_only:
+        rows = plan.rows()
+        if as_json:
+            print_json(rows)
+        else:
+            columns = [
+                ("group", "group"),
+                ("key", "target"),
+                ("role", "role"),
+                ("artifact", "artifact"),
+                ("status", "status"),
+            ]
+            print_table("bench plan", rows, columns)
+        return
+    config = BenchConfig(
+        latency=LatencyConfig(warmup, warmup_seconds, iterations, duration),
+        interleave=InterleaveConfig(
+            rounds,
+            calls_per_round,
+            parse_choice(Order, order, "--order"),
+            seed,
+            sessions=sessions or min(6, max(1, rounds // 2)),
+        )
+        if rounds
+        else None,
+        batch_sizes=parse_ints(batch_size, "--batch-size"),
+        threads=parse_ints(threads, "--threads"),
+        device=device_choice,
+        graph_optimization=parse_choice(GraphOptimization, graph_opt, "--graph-opt"),
+        cuda_graphs=cuda_graphs,
+        input_size=input_size,
+        accuracy=accuracy,
+        dataset=dataset,
+        data_dir=Path(data_dir) if data_dir else None,
+        eval_limit=eval_limit,
+        profile=profile,
+        seed=seed,
+    )
+    with err_console.status("benchmarking") as status:
+        results, files = run_bench_plan(
+            plan,
+            config,
+            Path(out) if out else None,
+            " ".join(["se-deploy", *sys.argv[1:]]),
+            lambda text: status.update(text),
+        )
+    if as_json:
+        print_json(results.to_dict())
+    else:
+        targets, pairs_rows = table_rows(results)
+        print_table("bench: targets", targets, TABLE_COLUMNS)
+        if pairs_rows:
+            print_table("bench: SE vs baseline (interleaved)", pairs_rows, PAIR_TABLE_COLUMNS)
+        err_console.print(f"wrote {files[0].parent}/ ({', '.join(f.name for f in files)})")
+    if any(t["status"] == "failed" for t in results.targets):
+        raise typer.Exit(1)

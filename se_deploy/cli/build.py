@@ -1,0 +1,80 @@
+"""`se-deploy build`: an ORT session config or a TensorRT engine from an ONNX file."""
+
+from __future__ import annotations
+
+import typer
+
+
+def build_command(
+    backend: str = typer.Option(..., help="ort or trt."),
+    input_path: str = typer.Option(
+        None, "--input", "-i", help="ONNX file or run dir, e.g. export/se_mobilenet/int8."
+    ),
+    model: str = typer.Option(
+        None, "--model", "-m", help="Registered model: reads ROOT/<model>/<precision>/model.onnx."
+    ),
+    precision: str = typer.Option("fp32", help="With --model: fp32, fp16, int8, int8-sefloat."),
+    provider: str = typer.Option("cpu", help="ort: cpu, cuda or tensorrt (onnxruntime-gpu)."),
+    graph_opt: str = typer.Option(
+        "extended", help="ort: level of the saved graph; up to extended is portable, all is not."
+    ),
+    threads: int = typer.Option(0, help="ort: intra-op threads for the session config."),
+    inter_threads: int = typer.Option(0, help="ort: inter-op threads for the session config."),
+    engine_precision: str = typer.Option(
+        "auto", help="trt: auto (follow the ONNX), fp32, fp16, int8 (calibrates a float model)."
+    ),
+    min_batch: int = typer.Option(1, help="trt: optimization profile minimum batch."),
+    opt_batch: int = typer.Option(1, help="trt: batch the tactics are tuned for."),
+    max_batch: int = typer.Option(32, help="trt: optimization profile maximum batch."),
+    workspace_mib: int = typer.Option(1024, help="trt: builder workspace limit in MiB."),
+    timing_cache: str = typer.Option(None, help="trt: timing cache file (default: in run dir)."),
+    calib: str = typer.Option(
+        None, help="trt implicit int8: calibration images (fashion-mnist, synthetic, DIR)."
+    ),
+    calib_size: int = typer.Option(512, help="trt implicit int8: calibration images."),
+    calib_batch_size: int = typer.Option(32, help="trt implicit int8: images per batch."),
+    calib_cache: str = typer.Option(None, help="trt implicit int8: start from this cache."),
+    seed: int = typer.Option(0, help="trt implicit int8: which calibration images are drawn."),
+    data_dir: str = typer.Option(None, help="Directory of the Fashion-MNIST IDX .gz files."),
+    root: str = typer.Option("export", help="Artifact root that --model reads."),
+    out: str = typer.Option(None, help="Run directory (default: the source artifact's)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """Build for a runtime: ORT session config + saved optimized graph, or a TensorRT engine."""
+    from pathlib import Path
+
+    from se_deploy.core.console import err_console, print_json
+    from se_deploy.stages.compile import BuildConfig, build_artifact, require_buildable
+    from se_deploy.stages.compile.summary import print_build_summary
+    from se_deploy.stages.quantize import resolve_source
+
+    def path(value: str | None) -> Path | None:
+        return Path(value) if value else None
+
+    config = BuildConfig(
+        backend=backend,
+        provider=provider,
+        graph_opt=graph_opt,
+        threads=threads,
+        inter_threads=inter_threads,
+        engine_precision=engine_precision,
+        min_batch=min_batch,
+        opt_batch=opt_batch,
+        max_batch=max_batch,
+        workspace_mib=workspace_mib,
+        timing_cache=path(timing_cache),
+        calib=calib,
+        calib_size=calib_size,
+        calib_batch_size=calib_batch_size,
+        calib_cache=path(calib_cache),
+        seed=seed,
+        data_dir=path(data_dir),
+    )
+    require_buildable(config)
+    source = resolve_source(input_path, model, precision, Path(root))
+    with err_console.status(f"building {source.path} for {backend}"):
+        result = build_artifact(source, config, path(out))
+    if as_json:
+        print_json(result.manifest)
+    else:
+        print_build_summary(result)

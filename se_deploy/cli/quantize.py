@@ -1,0 +1,75 @@
+"""`se-deploy quantize`: FP16 or INT8 from an fp32 export."""
+
+from __future__ import annotations
+
+import typer
+
+
+def quantize_command(
+    input_path: str = typer.Option(
+        None, "--input", "-i", help="ONNX file or run dir, e.g. export/se_mobilenet/fp32."
+    ),
+    model: str = typer.Option(
+        None, "--model", "-m", help="Registered model: reads ROOT/<model>/fp32/model.onnx."
+    ),
+    precision: str = typer.Option(..., help="fp16 or int8."),
+    calib: str = typer.Option(
+        None, help="int8 calibration images: fashion-mnist, synthetic or an ImageFolder DIR."
+    ),
+    calib_size: int = typer.Option(512, help="int8: calibration images (train split)."),
+    calib_batch_size: int = typer.Option(32, help="int8: images per calibration batch."),
+    calib_method: str = typer.Option("minmax", help="int8: minmax, entropy or percentile."),
+    percentile: float = typer.Option(None, help="int8 percentile method: p (default 99.999)."),
+    scheme: str = typer.Option("s8s8", help="int8 activation/weight types: s8s8, u8s8, u8u8."),
+    reduce_range: bool = typer.Option(
+        None,
+        "--reduce-range/--no-reduce-range",
+        help="int8: 7-bit weights, ORT's remedy for u8s8 saturation on x86 without VNNI "
+        "(default: on, off for u8u8).",
+    ),
+    per_channel: bool = typer.Option(True, help="int8: per-channel weight scales."),
+    se_precision: str = typer.Option(
+        "int8", help="int8: quantize the SE gating path (int8) or keep it in float."
+    ),
+    keep_io_types: bool = typer.Option(True, help="fp16: keep float32 inputs and outputs."),
+    seed: int = typer.Option(0, help="int8: which calibration images are drawn."),
+    data_dir: str = typer.Option(None, help="Directory of the Fashion-MNIST IDX .gz files."),
+    verify_data: str = typer.Option(
+        None, help="Images the result is checked on (default: --calib, or random for fp16)."
+    ),
+    verify_size: int = typer.Option(256, help="Images run through both models for the check."),
+    root: str = typer.Option("export", help="Artifact root that --model reads and writes."),
+    out: str = typer.Option(None, help="Run directory (default ROOT/<model>/<precision tag>/)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """FP16 or INT8 (QDQ, real calibration) from an fp32 export, checked against it in ORT."""
+    from pathlib import Path
+
+    from se_deploy.core.console import err_console, print_json
+    from se_deploy.stages.quantize import QuantConfig, quantize_artifact, resolve_source
+    from se_deploy.stages.quantize.summary import print_quantize_summary
+
+    config = QuantConfig(
+        precision=precision,
+        keep_io_types=keep_io_types,
+        calib=calib,
+        calib_size=calib_size,
+        calib_batch_size=calib_batch_size,
+        calib_method=calib_method,
+        percentile=percentile,
+        scheme=scheme,
+        reduce_range=reduce_range,
+        per_channel=per_channel,
+        se_precision=se_precision,
+        seed=seed,
+        data_dir=Path(data_dir) if data_dir else None,
+        verify_data=verify_data,
+        verify_size=verify_size,
+    )
+    source = resolve_source(input_path, model, "fp32", Path(root))
+    with err_console.status(f"quantizing {source.path} to {config.tag}"):
+        result = quantize_artifact(source, config, Path(out) if out else None)
+    if as_json:
+        print_json(result.manifest)
+    else:
+        print_quantize_summary(result)

@@ -1,0 +1,378 @@
+"""Find Squeeze-and-Excitation blocks in an ONNX graph.
+
+The canonical SE block, the form `canonicalize_se` leaves and `find_se_blocks` reports:
+
+    x -> GlobalAveragePool|GlobalMaxPool -> Conv 1x1 -> Relu -> Conv 1x1
+      -> Sigmoid|HardSigmoid|Tanh|Relu -> Mul(x, .)
+
+with every intermediate tensor read by the next node only. Quantization (keep SE nodes out of
+INT8), the profiler (aggregate time per SE block) and static SE folding work from `SEBlock`s.
+
+The same walk in *loose* mode also accepts what exporters emit for an SE block written with
+Linear layers or mean/max reductions: ReduceMean/ReduceMax or a whole-map Average/MaxPool as
+the squeeze, Gemm or MatMul(+Add) as the FCs, and Reshape/Flatten/Squeeze/Unsqueeze/Identity
+between the steps. `canonicalize_se` rewrites those matches into the canonical form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+
+from se_deploy.core.onnx.graph import GraphIndex, attribute, static_hw
+from se_deploy.core.spec import Gate, Squeeze
+
+GLOBAL_SQUEEZES = {"GlobalAveragePool": Squeeze.AVG, "GlobalMaxPool": Squeeze.MAX}
+SQUEEZE_OPS = {squeeze: op for op, squeeze in GLOBAL_SQUEEZES.items()}
+GATES = {
+    "Sigmoid": Gate.SIGMOID,
+    "HardSigmoid": Gate.HARD_SIGMOID,
+    "Tanh": Gate.TANH,
+    "Relu": Gate.RELU,
+}
+SHAPE_OPS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"})
+_REDUCE_SQUEEZES = {"ReduceMean": Squeeze.AVG, "ReduceMax": Squeeze.MAX}
+_WINDOW_SQUEEZES = {"AveragePool": Squeeze.AVG, "MaxPool": Squeeze.MAX}
+
+
+@dataclass(frozen=True)
+class SEBlock:
+    """One canonical SE block: output = input * scale, scale = gate(expand(relu(reduce(pool)))),
+    the scale optionally repeated to HxW by a nearest Resize first (same values)."""
+
+    name: str  # the nodes' common name prefix, e.g. "/blocks/blocks.3/se"
+    input: str  # the feature map x (N, C, H, W) the block squeezes and rescales
+    output: str  # the Mul output that replaces x downstream
+    scale: str  # the gate output (N, C, 1, 1)
+    channels: int
+    reduced_channels: int
+    squeeze: Squeeze
+    gate: Gate
+    nodes: tuple[str, ...]  # pool, reduce Conv, Relu, expand Conv, gate, [Resize,] Mul
+    expanded: bool = False  # the gate reaches the Mul through a Resize to HxW (passes.se_gate)
+
+    @property
+    def reduction(self) -> float:
+        """The paper's r: channels / reduced channels (not an integer when rounded to 8)."""
+        return self.channels / self.reduced_channels
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "input": self.input,
+            "output": self.output,
+            "scale": self.scale,
+            "channels": self.channels,
+            "reduced_channels": self.reduced_channels,
+            "reduction": round(self.reduction, 4),
+            "squeeze": str(self.squeeze),
+            "gate": str(self.gate),
+            "nodes": list(self.nodes),
+            "expanded": self.expanded,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class FullyConnected:
+    """An SE FC layer as found (1x1 Conv, Gemm or MatMul+Add), with its weights as (out, in)."""
+
+    nodes: tuple[str, ...]
+    output: str
+    weight: np.ndarray
+    bias: np.ndarray | None
+    is_conv: bool
+
+
+@dataclass(frozen=True, eq=False)
+class SEMatch:
+    """An SE block in any accepted form; `canonical` says whether it needs rewriting."""
+
+    x: str
+    squeeze: Squeeze
+    reduce: FullyConnected
+    expand: FullyConnected
+    gate: onnx.NodeProto
+    mul: onnx.NodeProto
+    nodes: tuple[str, ...]
+    canonical: bool
+    resize: onnx.NodeProto | None = None
+
+
+@dataclass(frozen=True)
+class SEMiss:
+    """Where the walk from a squeeze node stopped; `depth` counts the steps that did match."""
+
+    anchor: str
+    depth: int
+    reason: str
+
+
+class _Broken(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def find_se_blocks(model: onnx.ModelProto) -> list[SEBlock]:
+    """Every canonical SE block in graph order (run the export passes first for other forms)."""
+    return blocks_in(GraphIndex(model, with_shapes=True))
+
+
+def blocks_in(index: GraphIndex) -> list[SEBlock]:
+    """`find_se_blocks` on an index built with shapes, for a pass that needs the shapes too."""
+    matches, _ = scan_se(index, strict=True)
+    return [_block(match) for match in matches]
+
+
+def explain_se_misses(model: onnx.ModelProto) -> list[str]:
+    """One line per squeeze node that does not start a canonical SE block, deepest match first."""
+    _, misses = scan_se(GraphIndex(model, with_shapes=True), strict=True)
+    ranked = sorted(enumerate(misses), key=lambda item: (-item[1].depth, item[0]))
+    return [f"from '{miss.anchor}': {miss.reason}" for _, miss in ranked]
+
+
+def scan_se(index: GraphIndex, strict: bool) -> tuple[list[SEMatch], list[SEMiss]]:
+    """Walk from every squeeze-like node; strict accepts only the canonical form."""
+    matches: list[SEMatch] = []
+    misses: list[SEMiss] = []
+    for node in index.graph.node:
+        squeeze = _squeeze_kind(index, node)
+        if squeeze is None:
+            continue
+        walk = _Walk(index, node, strict)
+        try:
+            matches.append(walk.match(squeeze))
+        except _Broken as broken:
+            misses.append(SEMiss(node.name, len(walk.steps), broken.reason))
+    return matches, misses
+
+
+def _block(match: SEMatch) -> SEBlock:
+    return SEBlock(
+        name=common_prefix(match.nodes) or match.mul.name,
+        input=match.x,
+        output=match.mul.output[0],
+        scale=match.gate.output[0],
+        channels=match.expand.weight.shape[0],
+        reduced_channels=match.reduce.weight.shape[0],
+        squeeze=match.squeeze,
+        gate=GATES[match.gate.op_type],
+        nodes=match.nodes,
+        expanded=match.resize is not None,
+    )
+
+
+def common_prefix(names: tuple[str, ...]) -> str:
+    """The shared '/'-separated scope of node names ('' when they share none)."""
+    scopes = [name.split("/")[:-1] for name in names]
+    shared = []
+    for parts in zip(*scopes, strict=False):  # stops at the shortest scope
+        if len(set(parts)) != 1:
+            break
+        shared.append(parts[0])
+    return "/".join(shared)
+
+
+def _squeeze_kind(index: GraphIndex, node: onnx.NodeProto) -> Squeeze | None:
+    """The squeeze a node computes if it pools each channel's whole map to one value."""
+    if node.op_type in GLOBAL_SQUEEZES:
+        return GLOBAL_SQUEEZES[node.op_type]
+    shape = index.shapes.get(node.input[0]) if node.input else None
+    if node.op_type in _REDUCE_SQUEEZES and _reduces_spatial(index, node, shape):
+        return _REDUCE_SQUEEZES[node.op_type]
+    if node.op_type in _WINDOW_SQUEEZES and _window_is_whole_map(node, shape):
+        return _WINDOW_SQUEEZES[node.op_type]
+    return None
+
+
+def _reduces_spatial(index: GraphIndex, node: onnx.NodeProto, shape: tuple | None) -> bool:
+    rank = len(shape) if shape else 4
+    axes = attribute(node, "axes")
+    if axes is None and len(node.input) > 1 and node.input[1]:  # opset 18: axes is an input
+        value = index.constant(node.input[1])
+        axes = None if value is None else value.tolist()
+    return rank == 4 and axes is not None and sorted(a % rank for a in axes) == [2, 3]
+
+
+def _window_is_whole_map(node: onnx.NodeProto, shape: tuple | None) -> bool:
+    if not shape or len(shape) != 4 or any(attribute(node, "pads", [])):
+        return False
+    padding = attribute(node, "auto_pad", "NOTSET") in ("NOTSET", "VALID")
+    return padding and list(attribute(node, "kernel_shape", [])) == list(shape[2:])
+
+
+class _Walk:
+    """Follows the SE chain forward from one squeeze node, recording the nodes it spans."""
+
+    def __init__(self, index: GraphIndex, anchor: onnx.NodeProto, strict: bool) -> None:
+        self.index = index
+        self.strict = strict
+        self.node = anchor
+        self.steps: list[onnx.NodeProto] = [anchor]
+
+    def match(self, squeeze: Squeeze) -> SEMatch:
+        anchor = self.node
+        if self.strict and anchor.op_type not in GLOBAL_SQUEEZES:
+            raise _Broken(
+                f"the squeeze is {anchor.op_type}, not GlobalAveragePool/"
+                "GlobalMaxPool; run the canonicalize_se pass"
+            )
+        reduce = self._fully_connected()
+        self._advance("Relu", {"Relu"})
+        expand = self._fully_connected()
+        gate = self._advance("a gate (Sigmoid, HardSigmoid, Tanh or Relu)", set(GATES))
+        x = anchor.input[0]
+        resize = self._gate_resize(x)
+        mul = self._advance("the Mul that rescales the block input", {"Mul"})
+        if x not in mul.input:
+            raise _Broken(f"Mul '{mul.name}' does not rescale '{x}', the squeezed tensor")
+        self._check_channels(x, reduce, expand)
+        skipped = any(step.op_type in SHAPE_OPS for step in self.steps)
+        return SEMatch(
+            x=x,
+            squeeze=squeeze,
+            reduce=reduce,
+            expand=expand,
+            gate=gate,
+            mul=mul,
+            nodes=tuple(step.name for step in self.steps),
+            canonical=anchor.op_type in GLOBAL_SQUEEZES
+            and reduce.is_conv
+            and expand.is_conv
+            and not skipped,
+            resize=resize,
+        )
+
+    def _gate_resize(self, x: str) -> onnx.NodeProto | None:
+        """A nearest Resize of the (N, C, 1, 1) gate to x's HxW, if the gate feeds one: it only
+        repeats each value, so the block computes the same thing (passes.se_gate writes it)."""
+        node = self.index.sole_consumer(self.node.output[0])
+        if node is None or node.op_type != "Resize" or node.input[0] != self.node.output[0]:
+            return None
+        if attribute(node, "mode", "nearest") != "nearest" or not self._sizes_match(node, x):
+            return None
+        self.steps.append(node)
+        self.node = node
+        return node
+
+    def _sizes_match(self, resize: onnx.NodeProto, x: str) -> bool:
+        """Whether the Resize's constant scales (or sizes) give x's spatial shape from 1x1."""
+        spatial = static_hw(self.index.shapes.get(x))
+        if spatial is None:
+            return False
+        inputs = list(resize.input) + [""] * (4 - len(resize.input))
+        scales = self.index.constant(inputs[2]) if inputs[2] else None
+        sizes = self.index.constant(inputs[3]) if inputs[3] else None
+        target = scales if scales is not None and scales.size == 4 else sizes
+        return target is not None and target.size == 4 and tuple(target[2:]) == spatial
+
+    def _advance(self, expected: str, ops: set[str]) -> onnx.NodeProto:
+        """Move to the sole reader of the current output (past shape ops when loose)."""
+        node = self._next()
+        while not self.strict and node.op_type in SHAPE_OPS:
+            self.steps.append(node)
+            self.node = node
+            node = self._next()
+        if node.op_type not in ops:
+            raise _Broken(
+                f"after {self.node.op_type} '{self.node.name}' expected {expected}, "
+                f"found {node.op_type} '{node.name}'"
+            )
+        self.steps.append(node)
+        self.node = node
+        return node
+
+    def _next(self) -> onnx.NodeProto:
+        output = self.node.output[0]
+        reader = self.index.sole_consumer(output)
+        if reader is None:
+            readers = self.index.consumers.get(output, [])
+            where = ", ".join(f"{r.op_type} '{r.name}'" for r in readers) or "nothing"
+            graph_output = " and is a graph output" if output in self.index.graph_outputs else ""
+            raise _Broken(
+                f"{self.node.op_type} '{self.node.name}' output is read by {where}"
+                f"{graph_output}; an SE step must feed exactly one node"
+            )
+        return reader
+
+    def _fully_connected(self) -> FullyConnected:
+        ops = {"Conv"} if self.strict else {"Conv", "Gemm", "MatMul"}
+        node = self._advance("a 1x1 Conv" if self.strict else "a 1x1 Conv, Gemm or MatMul", ops)
+        if node.op_type == "Conv":
+            return self._conv(node)
+        if node.op_type == "Gemm":
+            return self._gemm(node)
+        return self._matmul(node)
+
+    def _constant(self, node: onnx.NodeProto, position: int) -> np.ndarray | None:
+        if len(node.input) <= position or not node.input[position]:
+            return None
+        value = self.index.constant(node.input[position])
+        if value is None:
+            name = node.input[position]
+            raise _Broken(
+                f"{node.op_type} '{node.name}' input '{name}' is computed, not a constant weight"
+            )
+        return value
+
+    def _conv(self, node: onnx.NodeProto) -> FullyConnected:
+        weight = self._constant(node, 1)
+        plain = (
+            weight is not None
+            and weight.ndim == 4
+            and weight.shape[2:] == (1, 1)
+            and attribute(node, "group", 1) == 1
+            and all(s == 1 for s in attribute(node, "strides", []))
+            and all(d == 1 for d in attribute(node, "dilations", []))
+            and not any(attribute(node, "pads", []))
+        )
+        if not plain:
+            raise _Broken(
+                f"Conv '{node.name}' is not a plain 1x1 Conv (kernel, group, stride, "
+                "dilation or pads differ)"
+            )
+        bias = self._constant(node, 2)
+        return FullyConnected((node.name,), node.output[0], weight[:, :, 0, 0], bias, True)
+
+    def _gemm(self, node: onnx.NodeProto) -> FullyConnected:
+        if attribute(node, "transA", 0):
+            raise _Broken(f"Gemm '{node.name}' transposes its input (transA=1)")
+        weight = self._constant(node, 1)
+        weight = weight if attribute(node, "transB", 0) else weight.T
+        bias = self._constant(node, 2)
+        alpha, beta = attribute(node, "alpha", 1.0), attribute(node, "beta", 1.0)
+        if bias is not None:
+            bias = np.broadcast_to(beta * bias.reshape(-1), (weight.shape[0],))
+        return FullyConnected((node.name,), node.output[0], alpha * weight, bias, False)
+
+    def _matmul(self, node: onnx.NodeProto) -> FullyConnected:
+        weight = self._constant(node, 1)
+        if weight is None or weight.ndim != 2:
+            raise _Broken(f"MatMul '{node.name}' does not multiply by a 2-D constant weight")
+        add = self.index.sole_consumer(node.output[0])
+        bias = None
+        if add is not None and add.op_type == "Add":
+            other = add.input[1] if add.input[0] == node.output[0] else add.input[0]
+            bias = self.index.constant(other)
+        if bias is None or bias.size != weight.shape[1]:
+            return FullyConnected((node.name,), node.output[0], weight.T, None, False)
+        self.steps.append(add)
+        self.node = add
+        return FullyConnected(
+            (node.name, add.name), add.output[0], weight.T, bias.reshape(-1), False
+        )
+
+    def _check_channels(self, x: str, reduce: FullyConnected, expand: FullyConnected) -> None:
+        channels = expand.weight.shape[0]
+        shape = self.index.shapes.get(x)
+        known = shape[1] if shape and len(shape) == 4 and isinstance(shape[1], int) else channels
+        if reduce.weight.shape[1] != channels or expand.weight.shape[1] != reduce.weight.shape[0]:
+            raise _Broken(
+                f"FC shapes {reduce.weight.shape} and {expand.weight.shape} do not "
+                "chain C -> C/r -> C"
+            )
+        if known != channels:
+            raise _Broken(f"the block maps {channels} channels but '{x}' has {known}")

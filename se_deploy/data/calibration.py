@@ -1,0 +1,113 @@
+"""Calibration data: the same ImageSet batches training and eval use, fed to ORT and TensorRT.
+
+The images are drawn from the *train* split (never the test split the accuracy is reported on),
+at the ONNX model's own input size and channel count, with the dataset's recorded preprocessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnxruntime.quantization import CalibrationDataReader
+
+from se_deploy.core.errors import SeDeployError
+from se_deploy.data import ImageSet, load_dataset
+
+CALIBRATION_SPLIT = "train"
+_NUMPY_TYPES = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.FLOAT16: np.float16}
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """The one image input of a classifier graph: name, dtype and NCHW shape (batch may be None)."""
+
+    name: str
+    dtype: np.dtype
+    batch: int | None
+    channels: int
+    height: int
+    width: int
+
+    @property
+    def chw(self) -> tuple[int, int, int]:
+        return self.channels, self.height, self.width
+
+
+def image_input(model: onnx.ModelProto) -> ImageInput:
+    """The model's image input, or an error saying why this graph cannot be fed images."""
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = [value for value in model.graph.input if value.name not in initializers]
+    if len(inputs) != 1:
+        raise SeDeployError(
+            f"the model has {len(inputs)} inputs; se-deploy feeds classifiers "
+            "with one NCHW image input"
+        )
+    value = inputs[0]
+    tensor = value.type.tensor_type
+    dims = [dim.dim_value if dim.HasField("dim_value") else None for dim in tensor.shape.dim]
+    if tensor.elem_type not in _NUMPY_TYPES or len(dims) != 4 or None in dims[1:]:
+        raise SeDeployError(
+            f"input '{value.name}' is not a float NCHW image with static C, H, W "
+            f"(dims {dims}); export it with a fixed --input-size"
+        )
+    batch, channels, height, width = dims
+    return ImageInput(
+        value.name, np.dtype(_NUMPY_TYPES[tensor.elem_type]), batch, channels, height, width
+    )
+
+
+def load_images(
+    spec: str, target: ImageInput, split: str, data_dir: Path | None = None
+) -> ImageSet:
+    """`spec` ('fashion-mnist', 'synthetic' or an ImageFolder dir) at the model's input shape."""
+    if target.height != target.width:
+        raise SeDeployError(
+            f"input '{target.name}' is {target.height}x{target.width}; the "
+            "datasets yield square images, export a square input"
+        )
+    return load_dataset(spec, split, target.height, data_dir, target.channels)
+
+
+def fixed_batches(
+    images: ImageSet, batch_size: int, limit: int, seed: int, dtype: np.dtype
+) -> Callable[[], Iterator[np.ndarray]]:
+    """A restartable stream of `limit` shuffled images in batches of exactly `batch_size`
+    (a ragged tail is dropped: TensorRT calibrates with one fixed batch shape)."""
+    count = (min(limit, len(images)) // batch_size) * batch_size
+    if count == 0:
+        raise SeDeployError(
+            f"calibration set '{images.name}' has {len(images)} images, fewer "
+            f"than one batch of {batch_size}; lower the batch size"
+        )
+
+    def stream() -> Iterator[np.ndarray]:
+        for batch, _ in images.batches(batch_size, shuffle=True, seed=seed, limit=count):
+            yield batch.astype(dtype, copy=False)
+
+    return stream
+
+
+class BatchReader(CalibrationDataReader):
+    """ORT's one-method calibration reader over a restartable stream of image batches."""
+
+    def __init__(self, input_name: str, stream: Callable[[], Iterator[np.ndarray]]) -> None:
+        self.input_name = input_name
+        self.stream = stream
+        self.images = 0
+        self._batches = stream()
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self._batches, None)
+        if batch is None:
+            return None
+        self.images += len(batch)
+        return {self.input_name: batch}
+
+    def rewind(self) -> None:
+        """Start over (ORT calls this between calibration passes, e.g. SmoothQuant)."""
+        self.images = 0
+        self._batches = self.stream()

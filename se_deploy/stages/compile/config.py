@@ -1,0 +1,140 @@
+"""BuildConfig: every `se-deploy build` option, validated once, before any file is read.
+
+Options of the other backend are rejected rather than ignored, so a build record never lists a
+knob that did nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from se_deploy.backends import GraphOptimization
+from se_deploy.core.errors import SeDeployError
+from se_deploy.core.options import changed_flags, coerce_enums
+
+
+class BuildBackend(enum.StrEnum):
+    ORT = "ort"
+    TRT = "trt"
+
+
+class OrtProvider(enum.StrEnum):
+    """ONNX Runtime execution providers; cuda and tensorrt need onnxruntime-gpu."""
+
+    CPU = "cpu"
+    CUDA = "cuda"
+    TENSORRT = "tensorrt"
+
+
+class EnginePrecision(enum.StrEnum):
+    """TensorRT layer precision. auto: INT8 for a QDQ model (explicit quantization), FP16 for an
+    fp16 model, else FP32. int8 on a model without Q/DQ calibrates (entropy calibrator)."""
+
+    AUTO = "auto"
+    FP32 = "fp32"
+    FP16 = "fp16"
+    INT8 = "int8"
+
+
+_ORT_ONLY = ("provider", "graph_opt", "threads", "inter_threads")
+_TRT_ONLY = (
+    "engine_precision",
+    "min_batch",
+    "opt_batch",
+    "max_batch",
+    "workspace_mib",
+    "timing_cache",
+    "calib",
+    "calib_size",
+    "calib_batch_size",
+    "calib_cache",
+    "seed",
+)
+_CALIBRATION = ("calib", "calib_size", "calib_batch_size", "calib_cache", "seed")
+_ENUM_FIELDS = {
+    "backend": BuildBackend,
+    "provider": OrtProvider,
+    "graph_opt": GraphOptimization,
+    "engine_precision": EnginePrecision,
+}
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """How to build one ONNX artifact for a runtime. Enum fields also take their string value."""
+
+    backend: BuildBackend
+    # ONNX Runtime
+    provider: OrtProvider = OrtProvider.CPU
+    graph_opt: GraphOptimization = GraphOptimization.EXTENDED  # portable on CPU
+    threads: int = 0  # intra-op threads recorded in the session config; 0 = ORT's default
+    inter_threads: int = 0
+    # TensorRT
+    engine_precision: EnginePrecision = EnginePrecision.AUTO
+    min_batch: int = 1
+    opt_batch: int = 1
+    max_batch: int = 32
+    workspace_mib: int = 1024
+    timing_cache: Path | None = None  # None: timing.cache in the run directory
+    calib: str | None = None  # implicit INT8 only: fashion-mnist, synthetic or an ImageFolder DIR
+    calib_size: int = 512
+    calib_batch_size: int = 32
+    calib_cache: Path | None = None  # a calibration cache to start from (skips calibration)
+    seed: int = 0
+    data_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        problems = coerce_enums(self, _ENUM_FIELDS)
+        if problems:
+            raise SeDeployError("bad build options: " + "; ".join(problems))
+        trt = self.backend is BuildBackend.TRT
+        other = changed_flags(self, _ORT_ONLY if trt else _TRT_ONLY)
+        if other:
+            problems.append(f"{', '.join(other)}: not for --backend {self.backend}; drop them")
+        problems += self._trt_problems() if trt else self._ort_problems()
+        if problems:
+            raise SeDeployError("bad build options: " + "; ".join(problems))
+
+    def _ort_problems(self) -> list[str]:
+        if self.threads < 0 or self.inter_threads < 0:
+            return ["--threads/--inter-threads must be >= 0 (0 = ONNX Runtime's default)"]
+        return []
+
+    def _trt_problems(self) -> list[str]:
+        problems = []
+        if not 1 <= self.min_batch <= self.opt_batch <= self.max_batch:
+            problems.append(
+                f"batch profile {self.min_batch}/{self.opt_batch}/{self.max_batch} "
+                "(need 1 <= --min-batch <= --opt-batch <= --max-batch)"
+            )
+        if self.workspace_mib < 1:
+            problems.append(f"--workspace-mib {self.workspace_mib} (use >= 1)")
+        calibrates = self.engine_precision is EnginePrecision.INT8
+        stray = changed_flags(self, _CALIBRATION)
+        if stray and not calibrates:
+            problems.append(f"{', '.join(stray)} calibrate --engine-precision int8 only; drop them")
+        if calibrates and (self.calib_size < 1 or self.calib_batch_size < 1):
+            problems.append("--calib-size and --calib-batch-size must be >= 1")
+        return problems
+
+    @property
+    def portable(self) -> bool:
+        """Whether ORT's saved optimized graph runs on other machines: CPU provider at basic or
+        extended level (`all` adds NCHWc layout nodes for this CPU's vector width)."""
+        return self.provider is OrtProvider.CPU and self.graph_opt in (
+            GraphOptimization.DISABLED,
+            GraphOptimization.BASIC,
+            GraphOptimization.EXTENDED,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options of this backend, as recorded in the build manifest."""
+        names = _ORT_ONLY if self.backend is BuildBackend.ORT else (*_TRT_ONLY, "data_dir")
+        values = {name: getattr(self, name) for name in names}
+        return {
+            "backend": str(self.backend),
+            **{k: str(v) if isinstance(v, Path | enum.Enum) else v for k, v in values.items()},
+        }

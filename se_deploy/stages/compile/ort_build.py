@@ -1,0 +1,170 @@
+"""`se-deploy build --backend ort`: the session configuration per execution provider, checked by
+building the session, and for the CPU provider the graph ORT optimized saved offline.
+
+ORT's offline mode saves the graph after its optimizations. At levels up to `extended` that
+file holds ONNX and com.microsoft fused ops only, so it loads on any machine's CPU provider
+(with optimizations off, skipping that work at start-up). Level `all` adds NCHWc layout nodes
+chosen for this CPU's vector width; ORT itself warns that such a file should be used only in
+the environment it was optimized in, and the manifest marks it `portable: false`. GPU
+providers get no saved graph (their fused kernels are provider-specific); the TensorRT provider
+gets its engine cache instead.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from se_deploy.backends import Device, GraphOptimization, RunnerOptions
+from se_deploy.backends.ort import (
+    OrtRunner,
+    OrtTensorrtRunner,
+    open_session,
+    session_options,
+    session_outputs,
+)
+from se_deploy.core.artifact import OnnxSource
+from se_deploy.core.checks import (
+    FP32,
+    Tolerance,
+    batch_plan,
+    compare_outputs,
+    random_batches,
+)
+from se_deploy.data.calibration import image_input
+from se_deploy.stages.compile.config import BuildConfig, OrtProvider
+
+PROVIDERS = {
+    OrtProvider.CPU: ("CPUExecutionProvider", OrtRunner, Device.CPU),
+    OrtProvider.CUDA: ("CUDAExecutionProvider", OrtRunner, Device.CUDA),
+    OrtProvider.TENSORRT: ("TensorrtExecutionProvider", OrtTensorrtRunner, Device.CUDA),
+}
+TRT_CACHE_DIR = "ort-trt-cache"
+VERIFY_SAMPLES = 8
+# A GPU provider may compute in TF32/FP16; the CPU file must match the source as an fp32 export.
+GPU_TOLERANCE = Tolerance(max_abs=1e-2, min_cosine=0.999, min_top1_agreement=0.98)
+
+
+def ort_unavailable(config: BuildConfig) -> str | None:
+    """Why the chosen provider cannot run here (e.g. no onnxruntime-gpu), or None."""
+    _, runner, device = PROVIDERS[config.provider]
+    return runner.unavailable_reason(RunnerOptions(device=device))
+
+
+def optimized_name(config: BuildConfig) -> str:
+    return f"model.ort-{config.graph_opt}.onnx"
+
+
+def build_ort(source: OnnxSource, config: BuildConfig) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """Build the session as configured; return the files to write and the manifest section."""
+
+    provider, _, device = PROVIDERS[config.provider]
+    with tempfile.TemporaryDirectory(prefix="se-deploy-build-") as workdir:
+        work = Path(workdir)
+        cpu = config.provider is OrtProvider.CPU
+        options = RunnerOptions(
+            device=device,
+            threads=config.threads,
+            inter_threads=config.inter_threads,
+            graph_optimization=config.graph_opt,
+            optimized_model_path=work / "optimized.onnx" if cpu else None,
+        )
+        so = session_options(options, "build")
+        provider_options = _provider_options(config, source, work / TRT_CACHE_DIR)
+        session = open_session(source.path, options, [(provider, provider_options)])
+        built = (work / "optimized.onnx").read_bytes() if cpu else None
+        checked = _unoptimized_session(work / "optimized.onnx") if cpu else session
+        parity = _verify(source.path, checked, FP32 if cpu else GPU_TOLERANCE)
+        files = {optimized_name(config): built} if cpu else _cache_files(work / TRT_CACHE_DIR)
+        record = {
+            "provider": provider,
+            "provider_options": session.get_provider_options().get(provider, {}),
+            "session_options": {
+                "intra_op_num_threads": so.intra_op_num_threads,
+                "inter_op_num_threads": so.inter_op_num_threads,
+                "graph_optimization_level": str(config.graph_opt),
+                "execution_mode": str(so.execution_mode),
+            },
+            "optimized_model": _optimized_record(config, built) if cpu else None,
+            "verification": {
+                "reference": "source ONNX on ORT CPU (level all)",
+                "results": [parity.to_dict()],
+            },
+        }
+    if not parity.passed:
+        from se_deploy.core.errors import VerificationError
+
+        raise VerificationError(
+            f"the ORT {config.provider} build disagrees with its source: "
+            f"{', '.join(parity.failures)}; nothing was written"
+        )
+    return files, record
+
+
+def _unoptimized_session(path: Path) -> Any:
+    """The saved graph loaded as a deployment would: optimizations off, CPU provider."""
+
+    options = RunnerOptions(graph_optimization=GraphOptimization.DISABLED)
+    return open_session(path, options, [PROVIDERS[OrtProvider.CPU][0]])
+
+
+def _provider_options(config: BuildConfig, source: OnnxSource, cache_dir: Path) -> dict:
+    """TensorRT provider: engine and timing caches kept with the artifact, FP16/INT8 as the
+    source's precision asks (INT8 reads the QDQ scales). Other providers: ORT's defaults."""
+    if config.provider is not OrtProvider.TENSORRT:
+        return {}
+    from se_deploy.core.onnx.qdq import has_qdq
+
+    model = onnx.load(str(source.path), load_external_data=False)
+    fp16 = any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "trt_engine_cache_enable": True,
+        "trt_engine_cache_path": str(cache_dir),
+        "trt_timing_cache_enable": True,
+        "trt_fp16_enable": fp16,
+        "trt_int8_enable": has_qdq(model),
+    }
+
+
+def _cache_files(cache_dir: Path) -> dict[str, bytes]:
+    if not cache_dir.is_dir():
+        return {}
+    return {
+        f"{TRT_CACHE_DIR}/{path.name}": path.read_bytes()
+        for path in sorted(cache_dir.iterdir())
+        if path.is_file()
+    }
+
+
+def _verify(source: Path, session: Any, tolerance: Tolerance):
+    """The built session (or saved graph) against the source on seeded random inputs."""
+    target = image_input(onnx.load(str(source), load_external_data=False))
+    batches = random_batches(batch_plan(VERIFY_SAMPLES, target.batch), target.chw, seed=0)
+    batches = [batch.astype(target.dtype) for batch in batches]
+    reference = session_outputs(open_session(source.read_bytes()), batches)
+    return compare_outputs(reference, session_outputs(session, batches), "random", tolerance)
+
+
+def _optimized_record(config: BuildConfig, data: bytes) -> dict[str, Any]:
+    model = onnx.load_from_string(data)
+    ops = Counter(f"{n.domain}:{n.op_type}" if n.domain else n.op_type for n in model.graph.node)
+    note = (
+        "ONNX and com.microsoft ops only: loads on any machine's ORT CPU provider"
+        if config.portable
+        else "NCHWc layout nodes for this CPU's vector width: use only on this machine type; "
+        "--graph-opt extended saves a portable file"
+    )
+    return {
+        "path": optimized_name(config),
+        "level": str(config.graph_opt),
+        "portable": config.portable,
+        "note": note,
+        "nodes": len(model.graph.node),
+        "ops": dict(sorted(ops.items())),
+        "load_with": "graph optimization disabled (the work is done)",
+    }

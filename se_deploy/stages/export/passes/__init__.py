@@ -1,0 +1,89 @@
+"""Graph passes: each a pure `ModelProto -> ModelProto` function, one per file, tested alone.
+
+A pipeline is a sequence of passes; `run_passes` applies one and records each pass's node counts
+for the manifest. `EXPORT_PASSES` is the order `se-deploy export` uses: gates are fused before
+SE canonicalization (which needs a one-op gate) and onnxsim runs on the cleaned graph;
+`export_passes` appends the opt-in SE gate form after it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import onnx
+
+from se_deploy.core.onnx.graph import node_count
+from se_deploy.core.onnx.se_gate import collapse_se_gates, expand_se_gates
+from se_deploy.stages.export.passes.batchnorm import fold_batchnorm
+from se_deploy.stages.export.passes.dead_nodes import remove_dead_nodes
+from se_deploy.stages.export.passes.hard_sigmoid import fuse_hard_sigmoid
+from se_deploy.stages.export.passes.hard_swish import fuse_hard_swish
+from se_deploy.stages.export.passes.identity import remove_identity
+from se_deploy.stages.export.passes.se_canonical import canonicalize_se
+from se_deploy.stages.export.passes.simplify import simplify
+
+GraphPass = Callable[[onnx.ModelProto], onnx.ModelProto]
+
+EXPORT_PASSES: tuple[GraphPass, ...] = (
+    remove_identity,
+    fold_batchnorm,
+    fuse_hard_sigmoid,
+    fuse_hard_swish,
+    canonicalize_se,
+    remove_dead_nodes,
+    simplify,
+)
+
+
+SE_GATE_FORMS: dict[str, tuple[GraphPass, ...]] = {"broadcast": (), "resize": (expand_se_gates,)}
+
+
+def export_passes(se_gate: str = "broadcast") -> tuple[GraphPass, ...]:
+    """The export passes for an SE gate form (a key of SE_GATE_FORMS)."""
+    return EXPORT_PASSES + SE_GATE_FORMS[se_gate]
+
+
+@dataclass(frozen=True)
+class PassRecord:
+    name: str
+    nodes_before: int
+    nodes_after: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_passes(
+    model: onnx.ModelProto, passes: Sequence[GraphPass] = EXPORT_PASSES
+) -> tuple[onnx.ModelProto, list[PassRecord]]:
+    """Apply `passes` in order; return the result and one record per pass."""
+    records = []
+    for graph_pass in passes:
+        before, start = node_count(model), time.perf_counter()
+        model = graph_pass(model)
+        seconds = round(time.perf_counter() - start, 4)
+        records.append(PassRecord(graph_pass.__name__, before, node_count(model), seconds))
+    return model, records
+
+
+__all__ = [
+    "EXPORT_PASSES",
+    "SE_GATE_FORMS",
+    "GraphPass",
+    "PassRecord",
+    "canonicalize_se",
+    "collapse_se_gates",
+    "expand_se_gates",
+    "export_passes",
+    "fold_batchnorm",
+    "fuse_hard_sigmoid",
+    "fuse_hard_swish",
+    "remove_dead_nodes",
+    "remove_identity",
+    "run_passes",
+    "simplify",
+]

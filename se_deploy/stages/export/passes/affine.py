@@ -1,0 +1,77 @@
+"""Scalar-constant patterns shared by the hard-sigmoid and hard-swish fusions (not a pass)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import onnx
+
+from se_deploy.core.onnx.graph import GraphIndex, attribute
+
+
+def scalar(index: GraphIndex, name: str) -> float | None:
+    """The value of a one-element constant tensor, else None."""
+    value = index.constant(name) if name else None
+    return float(value.reshape(-1)[0]) if value is not None and value.size == 1 else None
+
+
+def split_scalar(index: GraphIndex, node: onnx.NodeProto) -> tuple[str, float] | None:
+    """(computed operand, scalar) of a binary node whose other operand is a scalar constant."""
+    first, second = node.input
+    for tensor, constant in ((first, second), (second, first)):
+        value = scalar(index, constant)
+        if value is not None and index.constant(tensor) is None:
+            return tensor, value
+    return None
+
+
+def scaling(index: GraphIndex, node: onnx.NodeProto) -> tuple[str, float] | None:
+    """`a / k` or `a * m` by a scalar constant, as (a, factor)."""
+    if node.op_type == "Div":
+        divisor = scalar(index, node.input[1])
+        return (node.input[0], 1.0 / divisor) if divisor else None
+    if node.op_type == "Mul":
+        return split_scalar(index, node)
+    return None
+
+
+def clip_bounds(index: GraphIndex, clip: onnx.NodeProto) -> tuple[float, float] | None:
+    """(min, max) of a Clip, from inputs (opset >= 11) or attributes; None if not constant."""
+    if len(clip.input) == 1:
+        return attribute(clip, "min", -math.inf), attribute(clip, "max", math.inf)
+    bounds = []
+    for position, unbounded in ((1, -math.inf), (2, math.inf)):
+        name = clip.input[position] if len(clip.input) > position else ""
+        value = scalar(index, name) if name else unbounded
+        if value is None:
+            return None
+        bounds.append(value)
+    return bounds[0], bounds[1]
+
+
+@dataclass(frozen=True)
+class ShiftedClip:
+    """clip(x + shift, 0, upper): ReLU6(x + 3), the core of arithmetic hard-sigmoid/hard-swish."""
+
+    x: str
+    shift: float
+    upper: float
+
+
+def shifted_clip(index: GraphIndex, name: str) -> ShiftedClip | None:
+    """Match `name` as the output of Clip(Add(x, shift), 0, upper) with finite `upper`."""
+    clip = index.producer.get(name)
+    if clip is None or clip.op_type != "Clip":
+        return None
+    bounds = clip_bounds(index, clip)
+    if bounds is None or bounds[0] != 0.0 or not math.isfinite(bounds[1]):
+        return None
+    add = index.producer.get(clip.input[0])
+    operand = split_scalar(index, add) if add is not None and add.op_type == "Add" else None
+    return ShiftedClip(operand[0], operand[1], bounds[1]) if operand else None
+
+
+def close(value: float, target: float) -> bool:
+    """Equal up to float32 rounding of constants such as 1/6."""
+    return math.isclose(value, target, rel_tol=1e-5, abs_tol=1e-7)

@@ -1,0 +1,62 @@
+"""Terminal output of `se-deploy export`: a step display while it runs, tables when it is done."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Iterator
+
+from se_deploy.core.console import console, err_console, print_table
+from se_deploy.stages.export.config import ExportConfig
+from se_deploy.stages.export.pipeline import ExportResult, StepCallback
+
+
+@contextlib.contextmanager
+def step_display(config: ExportConfig) -> Iterator[StepCallback]:
+    """A spinner on stderr naming the running step (stdout stays clean for --json)."""
+    label = config.model or str(config.weights)
+    with err_console.status(f"{label}: starting") as status:
+        yield lambda step: status.update(f"{label}: {step}")
+
+
+def print_export_summary(result: ExportResult) -> None:
+    """One field per row (it fits 80 columns), then the pass table."""
+    manifest = result.manifest
+    se, graph, output = manifest["se_blocks"], manifest["graph"], manifest["outputs"][0]
+    weights = manifest["weights"]
+    fields = {
+        "model": manifest["model"]["name"],
+        "weights": weights.get("path")
+        or f"random init (seed {weights.get('seed')}, BN statistics settled)",
+        "input": "x".join(str(d) for d in manifest["export"]["input_shape"]),
+        "exporter / opset": f"{manifest['export']['exporter']} / {manifest['export']['opset']}",
+        "nodes exported -> final": f"{graph['nodes_exported']} -> {graph['nodes']}",
+        "SE blocks found / expected": f"{se['found']} / {se['expected']} {_se_kinds(se['blocks'])}",
+    }
+    for parity in manifest["verification"]["results"]:
+        fields[f"vs PyTorch, {parity['samples']} {parity['source']} inputs"] = (
+            f"max abs {parity['max_abs_diff']:.3g} (limit {parity['abs_limit']:.3g}), "
+            f"cosine {parity['min_cosine']:.6f}, top-1 agree {parity['top1_agreement']:.3f}, "
+            f"output range {parity['output_range']:.3g}"
+        )
+    fields["size / sha256"] = f"{output['bytes'] / 1e6:.2f} MB / {output['sha256'][:16]}"
+    fields["seconds"] = f"{sum(manifest['seconds'].values()):.2f}"
+    rows = [{"field": key, "value": value} for key, value in fields.items()]
+    print_table("se-deploy export", rows, [("field", "field"), ("value", "value")])
+    print_table(
+        "graph passes",
+        manifest["passes"],
+        [
+            ("name", "pass"),
+            ("nodes_before", "nodes before"),
+            ("nodes_after", "nodes after"),
+            ("seconds", "s"),
+        ],
+    )
+    console.print(f"wrote {result.onnx_path} and {result.manifest_path.name}")
+
+
+def _se_kinds(blocks: list[dict]) -> str:
+    """'(avg/sigmoid)' style summary of the squeeze/gate kinds found."""
+    kinds = Counter(f"{block['squeeze']}/{block['gate']}" for block in blocks)
+    return f"({', '.join(kinds)})" if kinds else ""

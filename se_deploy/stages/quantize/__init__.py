@@ -1,0 +1,24 @@
+"""FP16 (onnxconverter-common) and INT8 (onnxruntime.quantization, QDQ, real calibration) artifacts
+from an fp32 export, with the SE gating path optionally kept in float."""
+
+from se_deploy.core.artifact import OnnxSource, resolve_source
+from se_deploy.stages.quantize.config import (
+    CalibMethod,
+    Precision,
+    QuantConfig,
+    QuantScheme,
+    SePrecision,
+)
+from se_deploy.stages.quantize.pipeline import QuantizeResult, quantize_artifact
+
+__all__ = [
+    "CalibMethod",
+    "OnnxSource",
+    "Precision",
+    "QuantConfig",
+    "QuantScheme",
+    "QuantizeResult",
+    "SePrecision",
+    "quantize_artifact",
+    "resolve_source",
+]
