@@ -105,11 +105,59 @@ class Prepared:
     )
 
 
+# RunnerOptions fields every backend honours; the others each backend lists in `accepts`.
+COMMON_OPTIONS = frozenset({"device", "threads", "profile", "profile_dir"})
+
+
 class Runner(ABC):
-    """Load an artifact, run batches, close. Subclasses implement the `*_impl` hooks."""
+    """Load an artifact, run batches, close. Subclasses implement the `*_impl` hooks.
+
+    A runner also declares what callers would otherwise have to know by its name: the artifact
+    files it loads (`suffixes`, and the command that makes them), the options it honours, where
+    the ONNX graph behind an artifact is (for cost and SE figures) and the artifact's precision.
+    """
 
     name: ClassVar[str]
     devices: ClassVar[tuple[Device, ...]] = (Device.CPU,)
+    suffixes: ClassVar[tuple[str, ...]] = (".onnx",)  # () = it runs registered models by name
+    artifact_kind: ClassVar[str] = "ONNX model"
+    made_by: ClassVar[str] = "se-deploy export"  # the command that makes its artifacts
+    accepts: ClassVar[frozenset[str]] = frozenset()  # RunnerOptions fields beyond COMMON_OPTIONS
+    has_profiler: ClassVar[bool] = True
+
+    @classmethod
+    def options_for(cls, **requested: Any) -> RunnerOptions:
+        """RunnerOptions from settings meant for every backend, keeping those this one honours
+        (a bench's --graph-opt reaches ORT, its --cuda-graphs TensorRT)."""
+        kept = {k: v for k, v in requested.items() if k in COMMON_OPTIONS | cls.accepts}
+        return RunnerOptions(**kept)
+
+    @classmethod
+    def loadable(
+        cls,
+        artifact: Path | None,
+        model: str | None = None,
+        weights: Path | None = None,
+        input_size: int | None = None,
+    ) -> Any:
+        """What `load` takes for a planned target: the artifact file itself for file backends."""
+        return artifact
+
+    @classmethod
+    def graph_source(cls, artifact: Path) -> Path | None:
+        """The ONNX file whose graph this artifact runs (its MACs, params and SE nodes)."""
+        return artifact
+
+    @classmethod
+    def artifact_precision(cls, artifact: Path) -> str:
+        """The precision an artifact computes in: fp32, fp16 or int8 read off its ONNX graph; '?'
+        for a file that is not readable ONNX (its load then fails with the runtime's reason)."""
+        return onnx_file_precision(artifact)
+
+    def static_cost(self) -> dict[str, Any] | None:
+        """MACs and params of the loaded model when the runner knows them better than its graph
+        source (the torch module itself); None: count them on `graph_source`."""
+        return None
 
     def __init__(self) -> None:
         self.options = RunnerOptions()
@@ -142,6 +190,7 @@ class Runner(ABC):
         reason = self.unavailable_reason(options)
         if reason:
             raise BackendUnavailableError(reason)
+        reject_options(self.name, options, self.accepts)
         self.options = options
         self.inputs, self.outputs = self.load_impl(artifact, options)
         self._loaded = True
@@ -255,7 +304,23 @@ def require_file(path: Any, what: str, suffixes: tuple[str, ...]) -> Path:
     return path
 
 
-def reject_options(runner: str, options: RunnerOptions, supported: set[str]) -> None:
+def onnx_file_precision(path: Path) -> str:
+    """fp32, fp16 or int8 of an ONNX file (weights only; external data is not read), '?' when
+    it is missing or not ONNX: the one precision check bench, eval and the stages share."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    from se_deploy.core.onnx.facts import detect_precision
+
+    if Path(path).suffix != ".onnx" or not Path(path).is_file():
+        return "?"
+    try:
+        return detect_precision(onnx.load(str(path), load_external_data=False))
+    except DecodeError:
+        return "?"
+
+
+def reject_options(runner: str, options: RunnerOptions, supported: frozenset[str]) -> None:
     """Refuse non-default option fields a backend ignores, so nobody benchmarks a no-op knob."""
     defaults = RunnerOptions()
     ignored = [

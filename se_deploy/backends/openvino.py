@@ -18,7 +18,6 @@ from se_deploy.backends.base import (
     Runner,
     RunnerOptions,
     TensorSpec,
-    reject_options,
     require_file,
 )
 from se_deploy.core.errors import SeDeployError
@@ -45,8 +44,7 @@ class OpenVinoRunner(Runner):
     ) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
         import openvino as ov
 
-        reject_options(self.name, options, set())
-        path = require_file(artifact, "ONNX model", (".onnx",))
+        path = require_file(artifact, self.artifact_kind, self.suffixes)
         # f32 inference precision: on CPUs with native bf16 (avx512_bf16, AMX) OpenVINO's default
         # is bf16, which would time and score a different model than the FP32 ONNX given.
         config: dict[str, Any] = {

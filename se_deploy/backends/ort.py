@@ -22,7 +22,6 @@ from se_deploy.backends.base import (
     Runner,
     RunnerOptions,
     TensorSpec,
-    reject_options,
     require_file,
 )
 from se_deploy.core.errors import SeDeployError
@@ -51,6 +50,9 @@ class OrtRunner(Runner):
 
     name: ClassVar[str] = "ort"
     devices: ClassVar[tuple[Device, ...]] = (Device.CPU, Device.CUDA)
+    accepts: ClassVar[frozenset[str]] = frozenset(
+        {"inter_threads", "graph_optimization", "optimized_model_path"}
+    )
     providers: ClassVar[dict[Device, str]] = {
         Device.CPU: "CPUExecutionProvider",
         Device.CUDA: "CUDAExecutionProvider",
@@ -73,10 +75,7 @@ class OrtRunner(Runner):
     def load_impl(
         self, artifact: Any, options: RunnerOptions
     ) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-        reject_options(
-            self.name, options, {"inter_threads", "graph_optimization", "optimized_model_path"}
-        )
-        path = require_file(artifact, "ONNX model", (".onnx",))
+        path = require_file(artifact, self.artifact_kind, self.suffixes)
         self._profile: list[LayerTime] | None = None
         self._session = open_session(path, options, [self.providers[options.device]])
         return (

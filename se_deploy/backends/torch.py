@@ -18,7 +18,6 @@ from se_deploy.backends.base import (
     Runner,
     RunnerOptions,
     TensorSpec,
-    reject_options,
 )
 from se_deploy.core.errors import SeDeployError
 
@@ -43,6 +42,38 @@ class TorchModel:
 class TorchRunner(Runner):
     name: ClassVar[str] = "torch"
     devices: ClassVar[tuple[Device, ...]] = (Device.CPU, Device.CUDA)
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    artifact_kind: ClassVar[str] = "registered model"
+    has_profiler: ClassVar[bool] = False
+
+    @classmethod
+    def loadable(
+        cls,
+        artifact: Path | None,
+        model: str | None = None,
+        weights: Path | None = None,
+        input_size: int | None = None,
+    ) -> Any:
+        if model is None:
+            raise SeDeployError("the torch backend runs registered models; use --model")
+        return TorchModel(model, weights, input_size=input_size)
+
+    @classmethod
+    def graph_source(cls, artifact: Path) -> Path | None:
+        return None
+
+    @classmethod
+    def artifact_precision(cls, artifact: Path) -> str:
+        return "fp32"
+
+    def static_cost(self) -> dict[str, Any] | None:
+        from se_deploy.models.stats import count_macs, count_params
+
+        spec = self.inputs[0]
+        return {
+            "macs": count_macs(self.module, spec.shape[2], spec.shape[1]),
+            "params": count_params(self.module),
+        }
 
     @classmethod
     def unavailable_impl(cls, options: RunnerOptions) -> str | None:
@@ -59,7 +90,6 @@ class TorchRunner(Runner):
     ) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
         import torch
 
-        reject_options(self.name, options, set())
         if options.profile:
             raise SeDeployError(
                 "backend 'torch' has no per-layer profiler; profile ONNX "

@@ -9,10 +9,12 @@ tensorrt and cuda-python are imported only here, only when the runner is checked
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,7 +26,6 @@ from se_deploy.backends.base import (
     Runner,
     RunnerOptions,
     TensorSpec,
-    reject_options,
     require_file,
 )
 from se_deploy.core.errors import SeDeployError
@@ -134,6 +135,29 @@ class _Bindings:
 class TrtRunner(Runner):
     name: ClassVar[str] = "trt"
     devices: ClassVar[tuple[Device, ...]] = (Device.CUDA,)
+    suffixes: ClassVar[tuple[str, ...]] = ENGINE_SUFFIXES
+    artifact_kind: ClassVar[str] = "engine"
+    made_by: ClassVar[str] = "se-deploy build --backend trt"
+    accepts: ClassVar[frozenset[str]] = frozenset({"cuda_graphs"})
+
+    @classmethod
+    def graph_source(cls, artifact: Path) -> Path | None:
+        """The ONNX file the engine was built from: its build record names it, and `build`
+        writes the engine beside it."""
+        record = Path(artifact).parent / BUILD_MANIFEST
+        if record.is_file():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                return Path(json.loads(record.read_text())["source"]["path"])
+        return Path(artifact).parent / "model.onnx"
+
+    @classmethod
+    def artifact_precision(cls, artifact: Path) -> str:
+        """The engine precision its build record gives; 'engine' when there is none."""
+        record = Path(artifact).parent / BUILD_MANIFEST
+        if record.is_file():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                return str(json.loads(record.read_text())["trt"]["engine_precision"])
+        return "engine"
 
     @classmethod
     def unavailable_impl(cls, options: RunnerOptions) -> str | None:
@@ -156,8 +180,7 @@ class TrtRunner(Runner):
     ) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
         import tensorrt as trt
 
-        reject_options(self.name, options, {"cuda_graphs"})
-        path = require_file(artifact, "TensorRT engine", ENGINE_SUFFIXES)
+        path = require_file(artifact, "TensorRT engine", self.suffixes)
         logger = trt.Logger(trt.Logger.WARNING)
         trt.init_libnvinfer_plugins(logger, "")
         self._runtime = trt.Runtime(logger)

@@ -15,14 +15,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from se_deploy.backends import Device, GraphOptimization, backend_names
+from se_deploy.backends import Device, GraphOptimization, backend_names, runner_class
 from se_deploy.bench.latency import InterleaveConfig, LatencyConfig
 from se_deploy.core.errors import SeDeployError
 
 PRECISIONS = ("fp32", "fp16", "int8")
-ONNX_BACKENDS = ("ort", "ort-trt", "openvino")
-ENGINE_BACKENDS = ("trt",)
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
 
 class Role(enum.StrEnum):
@@ -178,14 +175,21 @@ class ExportDirResolver:
 
 
 def artifact_path(root: Path, model: str, backend: str, precision: str) -> Path:
-    name = "model.engine" if backend in ENGINE_BACKENDS else "model.onnx"
-    return root / model / precision / name
+    """<root>/<model>/<precision>/model<the backend's first artifact suffix>."""
+    suffixes = runner_class(backend).suffixes or (".onnx",)
+    return root / model / precision / f"model{suffixes[0]}"
+
+
+def makes_own_artifacts(backend: str) -> bool:
+    """Whether `backend` runs artifacts that `se-deploy build` makes (not export/quantize)."""
+    return runner_class(backend).made_by != "se-deploy export"
 
 
 def make_hint(model: str, backend: str, precision: str) -> str:
     """The commands that make a missing artifact."""
-    if backend in ENGINE_BACKENDS:
-        return f"run `se-deploy build --backend trt --model {model} --precision {precision}`"
+    if makes_own_artifacts(backend):
+        made_by = runner_class(backend).made_by
+        return f"run `{made_by} --model {model} --precision {precision}`"
     hint = f"run `se-deploy export --model {model}`"
     if precision != "fp32":
         hint += f" and `se-deploy quantize --model {model} --precision {precision}`"
@@ -300,12 +304,13 @@ def _model_target(
     from se_deploy.bench.origin import artifact_origin, weights_origin
 
     target = Target(resolver.label(model), role, backend, precision, model=model)
-    if backend == "torch":
-        missing = None if precision == "fp32" else "the torch backend runs fp32 only"
+    runner = runner_class(backend)
+    if not runner.suffixes:  # it builds the registered model itself
+        missing = None if precision == "fp32" else f"the {backend} backend runs fp32 only"
         origin = weights_origin(resolver.weights(model))
         return replace(target, missing=missing, **origin.fields())
     located = resolver.locate(model, backend, precision)
-    source = located.path.parent / "model.onnx" if backend in ENGINE_BACKENDS else None
+    source = _graph_source(runner, located.path)
     target = replace(
         target,
         artifact=located.path,
@@ -320,22 +325,28 @@ def _model_target(
 
 def _file_target(path: Path, role: Role, backend: str) -> Target:
     path = Path(path)
-    precision = _file_precision(path)
-    label = _file_label(path)
-    target = Target(label, role, backend, precision, artifact=path)
+    runner = runner_class(backend)
+    precision = runner.artifact_precision(path) if path.is_file() else "?"
+    target = Target(_file_label(path), role, backend, precision, artifact=path)
     if not path.is_file():
         return replace(target, missing=f"'{path}' does not exist")
-    if backend in ENGINE_BACKENDS and path.suffix not in ENGINE_SUFFIXES:
-        engines = "/".join(ENGINE_SUFFIXES)
-        why = f"backend {backend} runs engines ({engines}), not '{path.name}'"
-        return replace(target, missing=f"{why}; build one with `se-deploy build --backend trt`")
-    if backend in ONNX_BACKENDS and path.suffix != ".onnx":
-        return replace(target, missing=f"backend {backend} runs .onnx files, not '{path.name}'")
-    if backend == "torch":
-        return replace(target, missing="the torch backend runs registered models; use --model")
+    if not runner.suffixes:
+        return replace(target, missing=f"the {backend} backend runs registered models; use --model")
+    if path.suffix not in runner.suffixes:
+        kinds = f"{runner.artifact_kind}s ({'/'.join(runner.suffixes)})"
+        why = f"backend {backend} runs {kinds}, not '{path.name}'"
+        return replace(target, missing=f"{why}; make one with `{runner.made_by}`")
     from se_deploy.bench.origin import artifact_origin
 
-    return replace(target, **artifact_origin(path).fields())
+    return replace(
+        target, source_onnx=_graph_source(runner, path), **artifact_origin(path).fields()
+    )
+
+
+def _graph_source(runner: type, artifact: Path) -> Path | None:
+    """The ONNX graph behind `artifact` when it is another file (an engine's source)."""
+    source = runner.graph_source(artifact)
+    return source if source != artifact else None
 
 
 def _file_label(path: Path) -> str:
@@ -350,22 +361,6 @@ def _label_and_above(path: Path) -> tuple[str, Path]:
     if path.parent.name:
         return f"{path.parent.name}/{path.name}", path.parent.parent
     return path.name, path.parent
-
-
-def _file_precision(path: Path) -> str:
-    """The precision an ONNX file computes in; engines cannot tell ('engine'), nor can an
-    unreadable file ('?': its row fails when the runtime loads it, with the runtime's reason)."""
-    if path.suffix != ".onnx" or not path.is_file():
-        return "engine" if path.suffix in ENGINE_SUFFIXES else "?"
-    import onnx
-    from google.protobuf.message import DecodeError
-
-    from se_deploy.core.onnx.facts import detect_precision
-
-    try:
-        return detect_precision(onnx.load(str(path), load_external_data=False))
-    except DecodeError:
-        return "?"
 
 
 def _plan_status(target: Target) -> str:

@@ -222,21 +222,19 @@ class _Session:
         return row
 
     def _options(self, row: TargetRow, **overrides: Any) -> RunnerOptions:
-        backend = row.target.backend
-        extra: dict[str, Any] = {}
-        if backend.startswith("ort"):
-            extra["graph_optimization"] = self.config.graph_optimization
-        if backend == "trt":
-            extra["cuda_graphs"] = self.config.cuda_graphs and not overrides.get("profile")
-        return RunnerOptions(device=Device(row.device), threads=row.threads, **extra, **overrides)
+        """The bench's settings, of which each backend keeps the ones it honours."""
+        requested = {
+            "device": Device(row.device),
+            "threads": row.threads,
+            "graph_optimization": self.config.graph_optimization,
+            "cuda_graphs": self.config.cuda_graphs and not overrides.get("profile"),
+            **overrides,
+        }
+        return runner_class(row.target.backend).options_for(**requested)
 
     def _artifact(self, target: Target) -> Any:
-        if target.backend != "torch":
-            return target.artifact
-        from se_deploy.backends.torch import TorchModel
-
-        return TorchModel(
-            target.model or target.label, target.weights, input_size=self.config.input_size
+        return runner_class(target.backend).loadable(
+            target.artifact, target.model or target.label, target.weights, self.config.input_size
         )
 
     def _load(self, row: TargetRow) -> Runner:
@@ -417,7 +415,8 @@ class _Session:
         return self._references[key]
 
     def _profile(self, row: TargetRow) -> None:
-        if row.errors or row.target.skipped or row.target.backend == "torch":
+        runner_type = runner_class(row.target.backend)
+        if row.errors or row.target.skipped or not runner_type.has_profiler:
             return
         import onnx
 
@@ -425,12 +424,13 @@ class _Session:
 
         self.progress(f"profile {row.target.key}")
         folder = self.run_dir / "profiles" / row.target.key.replace("/", "_")
-        optimized = folder / "optimized.onnx" if row.target.backend.startswith("ort") else None
+        saves_graph = "optimized_model_path" in runner_type.accepts
+        optimized = folder / "optimized.onnx" if saves_graph else None
         options = self._options(
             row, profile=True, profile_dir=folder, optimized_model_path=optimized
         )
         with _step(row, "profile"):
-            runner = runner_class(row.target.backend)()
+            runner = runner_type()
             with runner.load(self._artifact(row.target), options):
                 feed = self._feed(runner, self.config.batch_sizes[0])
                 for _ in range(self.config.profile_iterations):
@@ -465,17 +465,11 @@ def _message(exc: BaseException) -> str:
 
 
 def _cost(target: Target, runner: Runner) -> dict[str, Any]:
-    """MACs and params: from the ONNX graph, or from the torch module for the torch backend."""
-    if target.backend == "torch":
-        from se_deploy.models.stats import count_macs, count_params
-
-        spec = runner.inputs[0]
-        module = runner.module  # type: ignore[attr-defined]  # TorchRunner
-        return {
-            "macs": count_macs(module, spec.shape[2], spec.shape[1]),
-            "params": count_params(module),
-        }
-    source = target.source_onnx if target.backend == "trt" else target.artifact
+    """MACs and params: the runner's own (the torch module), else its ONNX graph's."""
+    cost = runner.static_cost()
+    if cost is not None:
+        return cost
+    source = target.source_onnx or target.artifact
     if source is None or not source.is_file():
         return {}
     import onnx

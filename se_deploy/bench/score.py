@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,8 +86,6 @@ def evaluate_artifact(
 ) -> dict:
     """`se-deploy eval` for a deployable artifact (ONNX file, engine) through its Runner, with
     the preprocessing its manifest recorded (else the dataset's own at the input's size)."""
-    from pathlib import Path
-
     from se_deploy.backends import RunnerOptions, runner_class
 
     path = Path(artifact)
@@ -105,7 +104,7 @@ def evaluate_artifact(
         "artifact": str(path),
         "backend": backend,
         "device": str(options.device),
-        "precision": _artifact_precision(path, manifest),
+        "precision": _artifact_precision(runner_type, path, manifest),
         "weights": (manifest.get("weights") or {}).get("path"),
         "dataset": dataset,
         "split": split,
@@ -154,13 +153,8 @@ def _artifact_dataset(shape: tuple, manifest: dict, dataset: str, data_dir: str 
     return dataclasses.replace(data, preprocess=preprocess)
 
 
-def _artifact_precision(path, manifest: dict) -> str | None:
-    """'fp32' for an export, the quantize tag (fp16, int8, int8-sefloat) for a quantized one,
-    and for a TensorRT engine the precision its build record gives."""
-    from se_deploy.backends.trt import BUILD_MANIFEST as TRT_MANIFEST
-    from se_deploy.core.artifact import read_manifest
-
-    build = read_manifest(path.parent / TRT_MANIFEST) if path.suffix != ".onnx" else None
-    if build is not None:
-        return build["trt"]["engine_precision"]
-    return manifest.get("precision") or (manifest.get("export") or {}).get("precision")
+def _artifact_precision(runner_type: type[Runner], path: Path, manifest: dict) -> str:
+    """The quantize tag the manifest records (fp16, int8, int8-sefloat), else what the backend
+    reads off the artifact (an engine's build record, an ONNX file's weights)."""
+    tag = manifest.get("precision") if path.suffix == ".onnx" else None
+    return tag or runner_type.artifact_precision(path)

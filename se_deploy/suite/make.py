@@ -26,13 +26,13 @@ from typing import Any
 
 from se_deploy.backends import Device
 from se_deploy.bench.plan import (
-    ENGINE_BACKENDS,
     ExportDirResolver,
     Group,
     Located,
     Plan,
     artifact_path,
     build_plan,
+    makes_own_artifacts,
 )
 from se_deploy.bench.run import Progress, validate_backends
 from se_deploy.core.errors import SeDeployError
@@ -133,7 +133,7 @@ class SuiteResolver:
         path = artifact_path(self.folder, model, backend, precision)
         if self.part.trained and self._checkpoint(model) is None:
             return Located(path, skip=self._no_checkpoint(model))
-        if backend in ENGINE_BACKENDS:  # engines come from `se-deploy build`, not made here
+        if makes_own_artifacts(backend):  # engines come from `se-deploy build`, not made here
             return ExportDirResolver(self.folder).locate(model, backend, precision)
         steps = self._steps(model, precision)
         stale = [step for step in steps if not step.is_current()]

@@ -35,6 +35,7 @@ from se_deploy.core.checks import (
     compare_outputs,
     random_batches,
 )
+from se_deploy.core.onnx.facts import detect_precision
 from se_deploy.data.calibration import image_input
 from se_deploy.stages.compile.config import BuildConfig, OrtProvider
 
@@ -117,17 +118,15 @@ def _provider_options(config: BuildConfig, source: OnnxSource, cache_dir: Path) 
     source's precision asks (INT8 reads the QDQ scales). Other providers: ORT's defaults."""
     if config.provider is not OrtProvider.TENSORRT:
         return {}
-    from se_deploy.core.onnx.qdq import has_qdq
-
     model = onnx.load(str(source.path), load_external_data=False)
-    fp16 = any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
+    precision = detect_precision(model)
     cache_dir.mkdir(parents=True, exist_ok=True)
     return {
         "trt_engine_cache_enable": True,
         "trt_engine_cache_path": str(cache_dir),
         "trt_timing_cache_enable": True,
-        "trt_fp16_enable": fp16,
-        "trt_int8_enable": has_qdq(model),
+        "trt_fp16_enable": precision == "fp16",
+        "trt_int8_enable": precision == "int8",
     }
 
 

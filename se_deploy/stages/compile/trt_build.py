@@ -23,7 +23,7 @@ from se_deploy.backends.trt import ENGINE_SUFFIXES, TrtRunner, cuda_call, import
 from se_deploy.core.artifact import OnnxSource, Precision
 from se_deploy.core.checks import TOLERANCES, compare_outputs, random_batches
 from se_deploy.core.errors import SeDeployError, VerificationError
-from se_deploy.core.onnx.qdq import has_qdq
+from se_deploy.core.onnx.facts import detect_precision
 from se_deploy.core.options import changed_flags
 from se_deploy.data.calibration import (
     CALIBRATION_SPLIT,
@@ -48,15 +48,14 @@ _BATCH_FLAGS = ("min_batch", "opt_batch", "max_batch")
 
 def engine_precision(requested: EnginePrecision, model: onnx.ModelProto) -> EnginePrecision:
     """The precision to build: `auto` follows the ONNX file; a request it contradicts fails."""
-    qdq = has_qdq(model)
-    fp16 = any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
-    found = EnginePrecision.INT8 if qdq else EnginePrecision.FP16 if fp16 else EnginePrecision.FP32
+    found = EnginePrecision(detect_precision(model))
     if requested is EnginePrecision.AUTO or requested is found:
         return found
     if found is EnginePrecision.FP32:  # FP16 kernels or implicit INT8 from a float32 model
         return requested
+    evidence = "Q/DQ nodes" if found is EnginePrecision.INT8 else "float16 weights"
     raise SeDeployError(
-        f"the model is {found} ({'Q/DQ nodes' if qdq else 'float16 weights'}); "
+        f"the model is {found} ({evidence}); "
         f"--engine-precision {requested} needs the fp32 artifact "
         "(--precision fp32)"
     )

@@ -29,7 +29,8 @@ from se_deploy.core.checks import (
     split_batches,
 )
 from se_deploy.core.errors import SeDeployError, VerificationError
-from se_deploy.core.onnx.qdq import has_qdq, qdq_summary
+from se_deploy.core.onnx.facts import detect_precision
+from se_deploy.core.onnx.qdq import qdq_summary
 from se_deploy.core.onnx.se_pattern import find_se_blocks
 from se_deploy.data.calibration import (
     CALIBRATION_SPLIT,
@@ -95,11 +96,11 @@ def quantize_artifact(
 
 def _require_float32(model: onnx.ModelProto, path: Path) -> None:
     """Quantizing twice compounds the error and hides it: only float32 sources are taken."""
-    fp16 = any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
-    precision = "int8 (QDQ)" if has_qdq(model) else "fp16" if fp16 else None
-    if precision is not None:
+    precision = detect_precision(model)
+    if precision != "fp32":
+        shown = "int8 (QDQ)" if precision == "int8" else precision
         raise SeDeployError(
-            f"'{path}' is already {precision}; quantize the fp32 export "
+            f"'{path}' is already {shown}; quantize the fp32 export "
             "(export/<model>/fp32/model.onnx) instead"
         )
 
