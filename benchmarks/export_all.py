@@ -25,9 +25,10 @@ from pathlib import Path
 
 import onnx
 
+from se_deploy.core.artifact import RunResult
 from se_deploy.core.errors import SeDeployError
 from se_deploy.models import get_spec, list_models
-from se_deploy.stages.export import ExportConfig, ExportResult, export_model, find_se_blocks
+from se_deploy.stages.export import ExportConfig, export_model, find_se_blocks
 
 NOT_IN_SE = frozenset({"Reshape", "Flatten", "Unsqueeze", "Squeeze", "Gemm", "MatMul", "Identity"})
 MIN_OUTPUT_RANGE = 1e-2  # below this the parity figures could not tell two graphs apart
@@ -56,7 +57,7 @@ class Row:
     problems: list[str]
 
 
-def check_export(label: str, result: ExportResult, seconds: float) -> Row:
+def check_export(label: str, result: RunResult, seconds: float) -> Row:
     """The Must-show figures of one export, measured on the file it wrote."""
     name = result.manifest["model"]["name"]
     model = onnx.load(result.onnx_path)
@@ -113,7 +114,7 @@ def _checker_result(model: onnx.ModelProto) -> str:
     return "ok"
 
 
-def export_and_check(label: str, config: ExportConfig) -> tuple[Row, ExportResult | None]:
+def export_and_check(label: str, config: ExportConfig) -> tuple[Row, RunResult | None]:
     start = time.perf_counter()
     try:
         result = export_model(config)
@@ -123,7 +124,7 @@ def export_and_check(label: str, config: ExportConfig) -> tuple[Row, ExportResul
     return check_export(label, result, time.perf_counter() - start), result
 
 
-def rerun_in_cli(config: ExportConfig, first: ExportResult, out: Path) -> tuple[bool, float]:
+def rerun_in_cli(config: ExportConfig, first: RunResult, out: Path) -> tuple[bool, float]:
     """The same export by the CLI in a fresh process: (byte-identical to `first`, wall seconds)."""
     args = [
         sys.executable,

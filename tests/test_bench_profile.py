@@ -133,11 +133,11 @@ def test_real_ort_profile_puts_se_time_in_se_blocks(tiny_export: Path, tmp_path:
         se_nodes, found = find_se_nodes(source)
         results[name] = (summarize_profile(layers, se_nodes, source, onnx.load(str(saved))), found)
     se_summary, found = results["se_mobilenet"]
-    assert found["name_scope"] == 13 * 6  # 13 blocks: pool, reduce, relu, expand, gate, mul
+    assert found["nodes"] == 13 * 6  # 13 blocks: pool, reduce, relu, expand, gate, mul
     assert 0 < se_summary.se_us < se_summary.total_us
     assert se_summary.se_nodes_seen >= 13 * 3  # fusions hide some source nodes, never all
     base_summary, base_found = results["mobilenet"]
-    assert base_found == {"find_se_blocks": 0, "name_scope": 0}
+    assert base_found == {"blocks": 0, "nodes": 0, "qdq_nodes": 0}
     assert base_summary.se_us == 0 and base_summary.other_us > 0
 
 
@@ -145,3 +145,50 @@ def tiny_batch():
     import numpy as np
 
     return np.zeros((1, 3, 32, 32), np.float32)
+
+
+def test_se_nodes_of_a_qdq_graph_come_from_the_finder(tiny_export: Path, tmp_path: Path) -> None:
+    """INT8 QDQ graph as `quantize` makes it (removable Relus kept), node names scrambled so no
+    name says 'se': the finder still finds all 13 blocks and takes in the Q/DQ nodes inside them,
+    none of the baseline's."""
+    from onnxruntime.quantization import QuantType, quantize_static
+
+    from se_deploy.data.calibration import BatchReader
+
+    for name, blocks in (("se_mobilenet", 13), ("mobilenet", 0)):
+        source = tiny_export / name / "fp32" / "model.onnx"
+        quantized = tmp_path / f"{name}.onnx"
+        batches = [tiny_batch() for _ in range(2)]
+        quantize_static(
+            str(source),
+            str(quantized),
+            BatchReader("input", lambda batches=batches: iter(batches)),
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            extra_options={"QDQKeepRemovableActivations": True},
+        )
+        model = onnx.load(str(quantized))
+        for number, node in enumerate(model.graph.node):
+            node.name = f"n{number}"
+        se_nodes, found = find_se_nodes(model)
+        assert found["blocks"] == blocks and found["nodes"] == blocks * 6
+        assert (found["qdq_nodes"] > blocks) == (blocks > 0)
+        by_name = {node.name: node for node in model.graph.node}
+        expected = {"Mul", "QuantizeLinear", "DequantizeLinear"} if blocks else set()
+        assert {by_name[n].op_type for n in se_nodes} >= expected
+
+
+def test_se_nodes_of_a_raw_linear_se_export() -> None:
+    """The loose walk finds an SE block written with ReduceMean and Gemm FCs (not canonical)."""
+    from tests.export_graphs import GraphBuilder
+
+    g = GraphBuilder()
+    x = g.op("Conv", ["x", g.weight(8, 3, 1, 1)])
+    pooled = g.op("ReduceMean", [x], axes=[2, 3], keepdims=0)
+    hidden = g.op("Relu", [g.op("Gemm", [pooled, g.weight(2, 8), g.weight(2)], transB=1)])
+    gate = g.op("Sigmoid", [g.op("Gemm", [hidden, g.weight(8, 2), g.weight(8)], transB=1)])
+    scale = g.op("Reshape", [gate, g.ints([1, 8, 1, 1])])
+    model = g.model({"x": [1, 3, 4, 4]}, [g.op("Mul", [x, scale], "y")])
+    se_nodes, found = find_se_nodes(model)
+    assert found["blocks"] == 1
+    assert {n.op_type for n in model.graph.node if n.name in se_nodes} >= {"ReduceMean", "Mul"}

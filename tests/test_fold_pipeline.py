@@ -138,7 +138,7 @@ def test_cli_reports_bad_input_on_one_line(cli, export_root) -> None:
 
 
 def test_summary_warns_when_the_check_set_loses_more_than_the_budget(capsys, tmp_path) -> None:
-    from se_deploy.stages.fold.pipeline import FoldResult
+    from se_deploy.core.artifact import RunResult
     from se_deploy.stages.fold.summary import print_fold_summary
 
     manifest = {
@@ -154,11 +154,11 @@ def test_summary_warns_when_the_check_set_loses_more_than_the_budget(capsys, tmp
             "top1_agreement": 0.98,
         },
     }
-    print_fold_summary(FoldResult(tmp_path / "model.onnx", tmp_path / "manifest.json", manifest))
+    print_fold_summary(RunResult(tmp_path / "model.onnx", tmp_path / "manifest.json", manifest))
     assert "warning: the check set lost 0.44 pt, more than the 0.3 pt budget" in " ".join(
         capsys.readouterr().err.split()
     )
 
     manifest["check"]["drop_pt"] = 0.2
-    print_fold_summary(FoldResult(tmp_path / "model.onnx", tmp_path / "manifest.json", manifest))
+    print_fold_summary(RunResult(tmp_path / "model.onnx", tmp_path / "manifest.json", manifest))
     assert "warning" not in capsys.readouterr().err

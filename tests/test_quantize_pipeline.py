@@ -272,17 +272,17 @@ def test_eval_pads_the_last_batch_of_a_static_batch_artifact(tmp_path: Path) -> 
 
 
 def test_summary_points_se_models_quantized_s8s8_at_u8s8(quantized: dict, capsys) -> None:
-    from se_deploy.stages.quantize.pipeline import QuantizeResult
+    from se_deploy.core.artifact import RunResult
     from se_deploy.stages.quantize.summary import print_quantize_summary
 
     path = quantized["int8"]
     manifest = manifest_of(path)
-    print_quantize_summary(QuantizeResult(path, path.parent / "manifest.json", manifest))
+    print_quantize_summary(RunResult(path, path.parent / "manifest.json", manifest))
     printed = " ".join(capsys.readouterr().out.split())
     assert "--scheme u8s8 runs them as integer ops" in printed
     assert "Relu/Clip folded into Quantize" in printed
     manifest["options"]["scheme"] = "u8s8"
-    print_quantize_summary(QuantizeResult(path, path.parent / "manifest.json", manifest))
+    print_quantize_summary(RunResult(path, path.parent / "manifest.json", manifest))
     assert "--scheme u8s8" not in capsys.readouterr().out
 
 

@@ -152,6 +152,13 @@ class TorchRunner(Runner):
         del self.module
 
 
+def checkpoint_dataset(weights: Path) -> str | None:
+    """The dataset a checkpoint records it was trained on (reading it needs torch)."""
+    from se_deploy.models.checkpoint import read_checkpoint_meta
+
+    return read_checkpoint_meta(weights).get("dataset")
+
+
 def _build(ref: TorchModel) -> tuple[Any, int]:
     from se_deploy.models import create_model
     from se_deploy.models.checkpoint import load_checkpoint_model

@@ -1,7 +1,7 @@
 """`se-deploy bench`: latency, accuracy, memory and profile of SE models against their baselines.
 
-`select_plan` builds the plan (what to measure: what was named, or the embedded default suite);
-`run_bench` executes it and writes the report.
+`build_plan` builds the plan of what was named (se_deploy.suite.select_plan adds the embedded
+default suite); `run_bench` executes a plan and writes the report.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from se_deploy.backends import Device
 from se_deploy.bench.plan import BenchConfig, Plan, build_plan
 from se_deploy.bench.run import BenchResults, Progress, execute_plan, validate_backends
 from se_deploy.core.errors import SeDeployError
@@ -30,27 +29,7 @@ __all__ = [
     "parse_list",
     "parse_pairs",
     "run_bench",
-    "select_plan",
 ]
-
-
-def select_plan(
-    backends: Sequence[str],
-    models: Sequence[str] = (),
-    precisions: Sequence[str] = (),
-    pairs: Sequence[tuple[Path, Path]] = (),
-    artifacts: Sequence[Path] = (),
-    device: Device | None = None,
-    make: bool = True,
-    progress: Progress | None = None,
-) -> Plan:
-    """The plan for what was named (models, pairs, files), or the embedded default suite when
-    nothing was; no precisions means fp32 (named models) or the suite's fp32 and int8."""
-    if models or pairs or artifacts:
-        return build_plan(backends, models, precisions or ("fp32",), pairs, artifacts)
-    from se_deploy.suite.make import SUITE_PRECISIONS, build_suite_plan
-
-    return build_suite_plan(backends, precisions or SUITE_PRECISIONS, device, make, progress)
 
 
 def run_bench(

@@ -38,23 +38,23 @@ from se_deploy.core.errors import BackendUnavailableError, SeDeployError
 
 SeFinder = Callable[[Any], tuple[set[str], dict[str, int]]]
 Progress = Callable[[str], None]
-SE_SCOPE = "/se/"
 
 
 def find_se_nodes(model: Any) -> tuple[set[str], dict[str, int]]:
-    """SE node names, and how many each method found. The union of two kinds of evidence: the
-    graph-pattern SE finder (canonical blocks; it misses blocks a raw export or a QDQ graph
-    breaks up, and it needs torch through se_deploy.models) and the exporter's module scopes
-    (every zoo model names its SE module `se`, so TorchScript export names its nodes
-    '/.../se/...'; that also takes in the Q/DQ nodes inside an SE block)."""
-    try:
-        from se_deploy.core.onnx.se_pattern import find_se_blocks
-    except ImportError:
-        found: set[str] = set()
-    else:
-        found = {name for block in find_se_blocks(model) for name in block.nodes}
-    scoped = {node.name for node in model.graph.node if SE_SCOPE in node.name}
-    return found | scoped, {"find_se_blocks": len(found), "name_scope": len(scoped)}
+    """SE node names by the graph-pattern SE finder, and what it found. The loose walk takes
+    the forms exporters emit (reshapes, Gemm FCs, reduce squeezes) besides the canonical one; a
+    QDQ graph is searched with its Q/DQ pairs bypassed, and each Q/DQ node then counts as SE
+    when the tensor it carries comes from an SE node or goes only to SE nodes."""
+    from se_deploy.core.onnx.graph import GraphIndex
+    from se_deploy.core.onnx.qdq import has_qdq, qdq_nodes_beside, strip_qdq
+    from se_deploy.core.onnx.se_pattern import scan_se
+
+    quantized = has_qdq(model)
+    searched = strip_qdq(model) if quantized else model
+    matches, _ = scan_se(GraphIndex(searched, with_shapes=True), strict=False)
+    nodes = {name for match in matches for name in match.nodes}
+    qdq = qdq_nodes_beside(model, nodes) if quantized else set()
+    return nodes | qdq, {"blocks": len(matches), "nodes": len(nodes), "qdq_nodes": len(qdq)}
 
 
 @dataclass
@@ -387,9 +387,12 @@ class _Session:
     def _reference(
         self, row: TargetRow, runner: Runner, dataset: str
     ) -> tuple[np.ndarray | None, str | None]:
-        """PyTorch FP32 logits of the target's trained weights, computed once per weights/input."""
+        """PyTorch FP32 logits of the target's trained weights, computed once per weights/input;
+        none where torch cannot run (the runtime image scores top-1 without the agreement)."""
+        from se_deploy.backends.torch import TorchModel, TorchRunner
+
         target = row.target
-        if target.weights is None:
+        if target.weights is None or TorchRunner.unavailable_reason() is not None:
             return None, None
         spec = runner.inputs[0]
         key = (
@@ -400,8 +403,6 @@ class _Session:
             self.config.eval_limit or target.eval_limit,
         )
         if key not in self._references:
-            from se_deploy.backends.torch import TorchModel, TorchRunner
-
             model = TorchModel(target.model or "", target.weights, input_size=spec.shape[2])
             data = self._dataset(dataset, spec)
             # Not timed, so one thread unless told: torch's spinning OpenMP pool runs ~7x slower

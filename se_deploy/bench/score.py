@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from se_deploy.backends.base import Runner
+from se_deploy.core.artifact import MANIFEST_FILE, Manifest
 from se_deploy.core.checks import AccuracyMeter, Agreement, compare_logits, run_padded
 from se_deploy.core.errors import SeDeployError
 from se_deploy.data import Batch
@@ -98,14 +99,14 @@ def evaluate_artifact(
         meter = AccuracyMeter()
         for images, labels in data.batches(static_batch or batch_size):
             meter.update(run_padded(runner, images, static_batch), labels)
-    model = manifest.get("model") or {}
+    weights = manifest.origin.weights
     return {
-        "model": model.get("name"),
+        "model": manifest.model_name,
         "artifact": str(path),
         "backend": backend,
         "device": str(options.device),
         "precision": _artifact_precision(runner_type, path, manifest),
-        "weights": (manifest.get("weights") or {}).get("path"),
+        "weights": str(weights) if weights else None,
         "dataset": dataset,
         "split": split,
         "preprocess": data.preprocess.to_dict(),
@@ -113,20 +114,19 @@ def evaluate_artifact(
     }
 
 
-def _artifact_manifest(path) -> dict:
-    """The manifest.json beside the artifact ({} when it has none)."""
-    from se_deploy.core.artifact import MANIFEST_FILE, read_manifest
-    from se_deploy.core.errors import SeDeployError
-
+def _artifact_manifest(path: Path) -> Manifest:
+    """The manifest.json beside the artifact (an empty one when it has none)."""
     if not path.is_file():
         raise SeDeployError(
             f"artifact '{path}' does not exist; pass an ONNX file from "
             "`se-deploy export`/`quantize` or an engine from `build`"
         )
-    return read_manifest(path.parent / MANIFEST_FILE) or {}
+    return Manifest.read(path.parent / MANIFEST_FILE) or Manifest({})
 
 
-def _artifact_dataset(shape: tuple, manifest: dict, dataset: str, data_dir: str | None, split: str):
+def _artifact_dataset(
+    shape: tuple, manifest: Manifest, dataset: str, data_dir: str | None, split: str
+):
     """The eval set resized to the artifact's input and normalized as its manifest recorded."""
     import dataclasses
     from pathlib import Path
@@ -140,7 +140,7 @@ def _artifact_dataset(shape: tuple, manifest: dict, dataset: str, data_dir: str 
             "image; eval feeds classifiers of one square image input"
         )
     data = load_dataset(dataset, split, shape[2], Path(data_dir) if data_dir else None, shape[1])
-    recorded = manifest.get("preprocess")
+    recorded = manifest.origin.preprocess
     if recorded is None:
         return data
     preprocess = Preprocess.from_dict(recorded)
@@ -153,8 +153,8 @@ def _artifact_dataset(shape: tuple, manifest: dict, dataset: str, data_dir: str 
     return dataclasses.replace(data, preprocess=preprocess)
 
 
-def _artifact_precision(runner_type: type[Runner], path: Path, manifest: dict) -> str:
+def _artifact_precision(runner_type: type[Runner], path: Path, manifest: Manifest) -> str:
     """The quantize tag the manifest records (fp16, int8, int8-sefloat), else what the backend
     reads off the artifact (an engine's build record, an ONNX file's weights)."""
-    tag = manifest.get("precision") if path.suffix == ".onnx" else None
+    tag = manifest.precision if path.suffix == ".onnx" else None
     return tag or runner_type.artifact_precision(path)

@@ -74,12 +74,12 @@ def bench_command(
         parse_ints,
         parse_list,
         parse_pairs,
-        select_plan,
     )
     from se_deploy.bench import run_bench as run_bench_plan
     from se_deploy.bench.latency import InterleaveConfig, LatencyConfig, Order
     from se_deploy.bench.report import PAIR_TABLE_COLUMNS, TABLE_COLUMNS, table_rows
     from se_deploy.core.console import err_console, print_json, print_table
+    from se_deploy.suite import select_plan
 
     device_choice = parse_choice(Device, device, "--device") if device else None
     with err_console.status("planning") as status:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,138 @@ _CARRIED = ("model", "weights", "preprocess")
 
 
 @dataclass(frozen=True)
+class Origin:
+    """What an artifact was made from, as every later stage needs it: the trained weights (None:
+    random init or unknown), the dataset they were trained on (the default eval set) and the
+    preprocessing its inputs expect; `note` says why there is nothing to score against."""
+
+    weights: Path | None = None
+    weights_sha256: str | None = None
+    dataset: str | None = None
+    preprocess: Mapping[str, Any] | None = None
+    random_init: bool = False
+    note: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """Weights, dataset and note: what a scorer of the artifact needs (bench targets)."""
+        return {"weights": self.weights, "dataset": self.dataset, "note": self.note}
+
+
+class Manifest(Mapping[str, Any]):
+    """A run directory's manifest.json, read-only: each stage's own sections by key, as written,
+    and typed views of the fields later stages read (origin, model, precision, source), so no
+    reader digs through nested string keys for them."""
+
+    def __init__(self, data: Mapping[str, Any], path: Path | None = None) -> None:
+        self._data = dict(data)
+        self.path = path
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest | None:
+        """The manifest at `path`; None when there is none, an error when it is unreadable."""
+        data = read_manifest(path)
+        return None if data is None else cls(data, path)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._data)
+
+    @property
+    def command(self) -> str | None:
+        return self._data.get("command")
+
+    @property
+    def model_name(self) -> str | None:
+        return (self._data.get("model") or {}).get("name")
+
+    @property
+    def precision(self) -> str | None:
+        """The artifact's precision tag: quantize's (fp16, int8, int8-sefloat), export's fp32."""
+        return self._data.get("precision") or (self._data.get("export") or {}).get("precision")
+
+    @property
+    def options(self) -> Mapping[str, Any] | None:
+        """The command's options as given (its config's fields)."""
+        return self._data.get("options")
+
+    @property
+    def source_sha256(self) -> str | None:
+        return (self._data.get("source") or {}).get("sha256")
+
+    @property
+    def weights_sha256(self) -> str | None:
+        return self.origin.weights_sha256
+
+    @property
+    def source_path(self) -> Path | None:
+        """The file this artifact was made from (quantize, fold, build); None for an export."""
+        source = self._data.get("source") or {}
+        return Path(source["path"]) if source.get("path") else None
+
+    @property
+    def origin(self) -> Origin:
+        """Weights, their training set and preprocessing as export recorded and later stages
+        carried them."""
+        weights = self._data.get("weights") or {}
+        preprocess = self._data.get("preprocess")
+        if weights.get("init") == "random":
+            return Origin(preprocess=preprocess, random_init=True)
+        path = weights.get("path")
+        return Origin(
+            weights=Path(path) if path else None,
+            weights_sha256=weights.get("sha256"),
+            dataset=weights.get("dataset"),
+            preprocess=preprocess,
+        )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a stage wrote: its main file, the manifest beside it, and that manifest."""
+
+    path: Path
+    manifest_path: Path
+    manifest: Manifest
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.path
+
+    @property
+    def run_dir(self) -> Path:
+        return self.manifest_path.parent
+
+    @classmethod
+    def written(cls, path: Path, manifest_path: Path) -> RunResult:
+        """The result of a run whose files are on disk, its manifest read back as written."""
+        manifest = Manifest.read(manifest_path)
+        if manifest is None:
+            raise SeDeployError(f"'{manifest_path}' vanished right after it was written")
+        return cls(path, manifest_path, manifest)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "onnx": str(self.path),
+            "manifest_path": str(self.manifest_path),
+            "manifest": self.manifest.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
 class OnnxSource:
     """An ONNX input: the file, its run's manifest (if any) and, in the export layout, the
     folder holding every precision of its model."""
 
     path: Path
-    manifest: dict[str, Any] | None
+    manifest: Manifest | None
     model_dir: Path | None  # <root>/<model>/ when the file sits at <model>/<precision>/model.onnx
 
     def run_dir(self, tag: str, out: Path | None) -> Path:
@@ -72,6 +199,11 @@ class OnnxSource:
         manifest says on its own what it was made from."""
         return {key: (self.manifest or {}).get(key) for key in _CARRIED}
 
+    @property
+    def precision(self) -> str | None:
+        """The source's precision tag as its manifest records it (None without one)."""
+        return self.manifest.precision if self.manifest is not None else None
+
 
 def resolve_source(
     path: str | Path | None, model: str | None, precision: str, root: Path = DEFAULT_ROOT
@@ -98,7 +230,7 @@ def resolve_source(
         hint = "pass an existing .onnx file or a directory holding model.onnx"
     if not file.is_file() or file.suffix != ".onnx":
         raise SeDeployError(f"no ONNX model at '{file}'; {hint}")
-    manifest = read_manifest(file.parent / MANIFEST_FILE)
+    manifest = Manifest.read(file.parent / MANIFEST_FILE)
     in_layout = manifest is not None and file.name == MODEL_FILE
     return OnnxSource(file, manifest, file.parent.parent if in_layout else None)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -15,6 +15,8 @@ err_console = Console(stderr=True)
 
 
 def print_json(payload: Any) -> None:
+    if isinstance(payload, Mapping):  # a Manifest: its JSON is the dict it wraps
+        payload = dict(payload)
     sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
 

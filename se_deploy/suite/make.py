@@ -35,6 +35,7 @@ from se_deploy.bench.plan import (
     makes_own_artifacts,
 )
 from se_deploy.bench.run import Progress, validate_backends
+from se_deploy.core.artifact import MANIFEST_FILE, Manifest
 from se_deploy.core.errors import SeDeployError
 from se_deploy.core.files import atomic_write_json, sha256_file
 
@@ -185,7 +186,7 @@ class SuiteResolver:
         fp32 = artifact_path(self.folder, model, "ort", "fp32")
         expected: dict[str, Any] = {"options": config.to_dict()}
         if weights is not None:
-            expected["weights.sha256"] = _lazy_sha(weights)
+            expected["weights_sha256"] = _lazy_sha(weights)
         steps = [_Step("export", fp32, expected, lambda: export_model(config))]
         if precision != "fp32":
             steps.append(self._quantize_step(model, precision, fp32))
@@ -206,7 +207,7 @@ class SuiteResolver:
         )
         config = QuantConfig(Precision(precision), **calibration, enforce_check=self.part.trained)
         path = artifact_path(self.folder, model, "ort", config.tag)
-        expected = {"options": config.to_dict(), "source.sha256": _lazy_sha(fp32)}
+        expected = {"options": config.to_dict(), "source_sha256": _lazy_sha(fp32)}
 
         def run() -> None:
             quantize_artifact(resolve_source(None, model, "fp32", self.folder), config)
@@ -216,7 +217,7 @@ class SuiteResolver:
 
 @dataclass(frozen=True)
 class _Step:
-    """One pipeline step: the artifact it writes and the manifest fields (dotted keys; values
+    """One pipeline step: the artifact it writes and the Manifest fields (property names; values
     or zero-argument callables) that must match for the artifact on disk to be reused. A
     failure is kept beside it with those inputs, so a step that cannot succeed (INT8 of
     random-init weights can fail quantize's fidelity check) is not retried on every run."""
@@ -231,11 +232,10 @@ class _Step:
         return self.artifact.parent / FAILED
 
     def is_current(self) -> bool:
-        manifest = self.artifact.parent / "manifest.json"
-        if not (self.artifact.is_file() and manifest.is_file()):
+        manifest = Manifest.read(self.artifact.parent / MANIFEST_FILE)
+        if manifest is None or not self.artifact.is_file():
             return False
-        recorded = json.loads(manifest.read_text())
-        return all(_dotted(recorded, key) == value for key, value in self._inputs().items())
+        return all(getattr(manifest, key) == value for key, value in self._inputs().items())
 
     def cached_failure(self) -> str | None:
         """The error of an earlier attempt with the same inputs, if any."""
@@ -259,9 +259,3 @@ class _Step:
 def _lazy_sha(path: Path) -> Any:
     """The file's sha256, computed when compared (the fp32 file may not exist yet)."""
     return lambda: sha256_file(path) if path.is_file() else None
-
-
-def _dotted(record: dict[str, Any], key: str) -> Any:
-    for part in key.split("."):
-        record = record.get(part) if isinstance(record, dict) else None
-    return record

@@ -79,10 +79,13 @@ class GraphIndex:
         self.shapes = inferred_shapes(model) if with_shapes else {}
 
     def constant(self, name: str) -> np.ndarray | None:
-        """The value of an initializer or Constant-node output; None for computed tensors."""
+        """The value of an initializer or Constant-node output, also behind Identity nodes (the
+        TorchScript exporter shares equal initializers that way); None for computed tensors."""
         if name in self.initializers:
             return numpy_helper.to_array(self.initializers[name])
         node = self.producer.get(name)
+        if node is not None and node.op_type == "Identity":
+            return self.constant(node.input[0])
         if node is not None and node.op_type == "Constant":
             tensor = attribute(node, "value")
             return numpy_helper.to_array(tensor) if tensor is not None else None

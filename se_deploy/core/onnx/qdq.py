@@ -64,6 +64,39 @@ def _quantized_or_output(index: GraphIndex, name: str) -> bool:
     return bool(readers) and all(reader.op_type == QUANTIZE for reader in readers)
 
 
+def qdq_nodes_beside(model: onnx.ModelProto, nodes: set[str]) -> set[str]:
+    """The Q/DQ nodes that belong with `nodes` (say, an SE block's): those whose chain of Q/DQ
+    starts at one of them, or whose chain ends only in them."""
+    index = GraphIndex(model)
+
+    def upstream(node: onnx.NodeProto) -> onnx.NodeProto | None:
+        while node is not None and node.op_type in QDQ_OPS:
+            node = index.producer.get(node.input[0])
+        return node
+
+    def downstream(node: onnx.NodeProto) -> list[onnx.NodeProto]:
+        readers = index.consumers.get(node.output[0], [])
+        if node.output[0] in index.graph_outputs:
+            return [node]  # read outside the graph: not only by `nodes`
+        found = []
+        for reader in readers:
+            qdq = reader.op_type in QDQ_OPS
+            found += downstream(reader) if qdq else [reader]
+        return found
+
+    beside = set()
+    for node in model.graph.node:
+        if node.op_type not in QDQ_OPS:
+            continue
+        source = upstream(node)
+        readers = downstream(node)
+        if (source is not None and source.name in nodes) or (
+            readers and all(reader.name in nodes for reader in readers)
+        ):
+            beside.add(node.name)
+    return beside
+
+
 def strip_qdq(model: onnx.ModelProto) -> onnx.ModelProto:
     """The float graph a QDQ model simulates: each DequantizeLinear of a constant becomes the
     dequantized float constant, each activation QuantizeLinear -> DequantizeLinear pair is

@@ -2,12 +2,11 @@
 TensorRT engines. Runtimes are imported only when a build asks for them."""
 
 from se_deploy.stages.compile.config import BuildBackend, BuildConfig, EnginePrecision, OrtProvider
-from se_deploy.stages.compile.pipeline import BuildResult, build_artifact, require_buildable
+from se_deploy.stages.compile.pipeline import build_artifact, require_buildable
 
 __all__ = [
     "BuildBackend",
     "BuildConfig",
-    "BuildResult",
     "EnginePrecision",
     "OrtProvider",
     "build_artifact",

@@ -8,22 +8,12 @@ written atomically after every check passed, the manifest last.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from se_deploy.backends.trt import BUILD_MANIFEST as TRT_MANIFEST
-from se_deploy.core.artifact import OnnxSource, base_manifest, write_run
+from se_deploy.core.artifact import OnnxSource, RunResult, base_manifest, write_run
 from se_deploy.core.errors import BackendUnavailableError
 from se_deploy.stages.compile.config import BuildBackend, BuildConfig
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    run_dir: Path
-    manifest_path: Path
-    manifest: dict[str, Any]
 
 
 def require_buildable(config: BuildConfig) -> None:
@@ -46,7 +36,7 @@ def manifest_name(config: BuildConfig) -> str:
     return f"build-ort-{config.provider}.json"
 
 
-def build_artifact(source: OnnxSource, config: BuildConfig, out: Path | None = None) -> BuildResult:
+def build_artifact(source: OnnxSource, config: BuildConfig, out: Path | None = None) -> RunResult:
     """Build `source` for the configured runtime and write the run directory."""
     require_buildable(config)
     run_dir = out or source.path.parent
@@ -58,11 +48,11 @@ def build_artifact(source: OnnxSource, config: BuildConfig, out: Path | None = N
         from se_deploy.stages.compile.ort_build import build_ort
 
         files, record = build_ort(source, config)
-    precision = (source.manifest or {}).get("precision") or source.path.parent.name
+    precision = source.precision or source.path.parent.name
     manifest = {
         **base_manifest("build", source, config.to_dict()),
         "precision": precision,
         str(config.backend): record,
     }
     path = write_run(run_dir, files, manifest, manifest_name(config))
-    return BuildResult(run_dir, path, json.loads(path.read_text()))
+    return RunResult.written(run_dir / next(iter(files), path.name), path)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from se_deploy.core.artifact import RunResult
 from se_deploy.core.console import console, print_table
-from se_deploy.stages.compile.pipeline import BuildResult
 
 
-def print_build_summary(result: BuildResult) -> None:
+def print_build_summary(result: RunResult) -> None:
     manifest = result.manifest
     fields: dict[str, Any] = {
         "model": (manifest.get("model") or {}).get("name", "-"),

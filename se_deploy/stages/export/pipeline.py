@@ -21,6 +21,7 @@ import numpy as np
 import onnx
 from torch import nn
 
+from se_deploy.core.artifact import RunResult
 from se_deploy.core.checks import (
     FP32,
     batch_plan,
@@ -67,21 +68,7 @@ class SourceModel:
     input_size: int
 
 
-@dataclass(frozen=True)
-class ExportResult:
-    onnx_path: Path
-    manifest_path: Path
-    manifest: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "onnx": str(self.onnx_path),
-            "manifest_path": str(self.manifest_path),
-            "manifest": self.manifest,
-        }
-
-
-def export_model(config: ExportConfig, on_step: StepCallback | None = None) -> ExportResult:
+def export_model(config: ExportConfig, on_step: StepCallback | None = None) -> RunResult:
     """Export, rewrite, check and verify one model; write its artifacts; fail loudly otherwise."""
     clock = _StepClock(on_step)
     require_writable_root(config.out)
@@ -138,7 +125,7 @@ def export_model(config: ExportConfig, on_step: StepCallback | None = None) -> E
     }
     with clock("write files"):
         write_artifacts(onnx_path, model_bytes, manifest_path, manifest)
-    return ExportResult(onnx_path, manifest_path, manifest)
+    return RunResult.written(onnx_path, manifest_path)
 
 
 def load_source_model(config: ExportConfig) -> SourceModel:
@@ -165,7 +152,11 @@ def load_source_model(config: ExportConfig) -> SourceModel:
         preprocess = {**preprocess, "input_size": input_size}  # what the exported graph takes
     if weights_path is not None:
         module, _ = load_checkpoint_model(weights_path, name, model_config)
-        weights = {"path": str(weights_path), "sha256": sha256_file(weights_path)}
+        weights = {
+            "path": str(weights_path),
+            "sha256": sha256_file(weights_path),
+            "dataset": meta.get("dataset"),  # the default eval set, readable without torch
+        }
     else:
         module = create_random_model(name, model_config, input_size, config.seed)
         weights = {

@@ -6,9 +6,10 @@ import contextlib
 from collections import Counter
 from collections.abc import Iterator
 
+from se_deploy.core.artifact import RunResult
 from se_deploy.core.console import console, err_console, print_table
 from se_deploy.stages.export.config import ExportConfig
-from se_deploy.stages.export.pipeline import ExportResult, StepCallback
+from se_deploy.stages.export.pipeline import StepCallback
 
 
 @contextlib.contextmanager
@@ -19,7 +20,7 @@ def step_display(config: ExportConfig) -> Iterator[StepCallback]:
         yield lambda step: status.update(f"{label}: {step}")
 
 
-def print_export_summary(result: ExportResult) -> None:
+def print_export_summary(result: RunResult) -> None:
     """One field per row (it fits 80 columns), then the pass table."""
     manifest = result.manifest
     se, graph, output = manifest["se_blocks"], manifest["graph"], manifest["outputs"][0]

@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 
 from se_deploy.backends.ort import open_session
-from se_deploy.core.artifact import MODEL_FILE, OnnxSource, base_manifest, write_run
+from se_deploy.core.artifact import MODEL_FILE, OnnxSource, RunResult, base_manifest, write_run
 from se_deploy.core.checks import AccuracyMeter, compare_logits
 from se_deploy.core.errors import SeDeployError, VerificationError
 from se_deploy.core.onnx.se_pattern import find_se_blocks
@@ -54,19 +54,12 @@ class FoldImages:
     check: list[Batch]
 
 
-@dataclass(frozen=True)
-class FoldResult:
-    onnx_path: Path
-    manifest_path: Path
-    manifest: dict[str, Any]
-
-
 def fold_artifact(
     source: OnnxSource,
     config: FoldConfig,
     out: Path | None = None,
     on_step: StepCallback | None = None,
-) -> FoldResult:
+) -> RunResult:
     """Fold the SE blocks of `source` that `config` selects; write the folded run directory."""
     step = on_step or (lambda _: None)
     run_dir = source.run_dir(config.tag(), out)
@@ -128,7 +121,7 @@ def fold_artifact(
         PLOT_FILE: plot_gate_stats(stats, decisions, title),
     }
     manifest_path = write_run(run_dir, files, manifest)
-    return FoldResult(run_dir / MODEL_FILE, manifest_path, manifest)
+    return RunResult.written(run_dir / MODEL_FILE, manifest_path)
 
 
 def load_fold_images(config: FoldConfig, target: ImageInput) -> FoldImages:

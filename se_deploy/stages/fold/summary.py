@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from se_deploy.core.artifact import OnnxSource
+from se_deploy.core.artifact import OnnxSource, RunResult
 from se_deploy.core.console import console, err_console, print_json, print_table
-from se_deploy.stages.fold.pipeline import FoldResult, StepCallback
+from se_deploy.stages.fold.pipeline import StepCallback
 from se_deploy.stages.fold.plot import short_block_name
 
 _COLUMNS = [
@@ -29,7 +29,7 @@ def step_display(source: OnnxSource) -> Iterator[StepCallback]:
         yield lambda step: status.update(f"{label}: {step}")
 
 
-def print_fold_summary(result: FoldResult, as_json: bool = False) -> None:
+def print_fold_summary(result: RunResult, as_json: bool = False) -> None:
     manifest = result.manifest
     if as_json:
         print_json(manifest)

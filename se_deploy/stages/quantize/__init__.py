@@ -9,7 +9,7 @@ from se_deploy.stages.quantize.config import (
     QuantScheme,
     SePrecision,
 )
-from se_deploy.stages.quantize.pipeline import QuantizeResult, quantize_artifact
+from se_deploy.stages.quantize.pipeline import quantize_artifact
 
 __all__ = [
     "CalibMethod",
@@ -17,7 +17,6 @@ __all__ = [
     "Precision",
     "QuantConfig",
     "QuantScheme",
-    "QuantizeResult",
     "SePrecision",
     "quantize_artifact",
     "resolve_source",

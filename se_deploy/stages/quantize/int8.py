@@ -22,9 +22,9 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from se_deploy.core.errors import SeDeployError, VerificationError
 from se_deploy.core.onnx.qdq import absorb_clamps, strip_qdq
+from se_deploy.core.onnx.se_gate import collapse_se_gates
 from se_deploy.core.onnx.se_pattern import SEBlock, find_se_blocks
 from se_deploy.data.calibration import BatchReader
-from se_deploy.stages.export.passes import collapse_se_gates
 from se_deploy.stages.quantize.config import CalibMethod, QuantConfig, QuantScheme, SePrecision
 from se_deploy.stages.quantize.se_exclusion import (
     quantized_se_tensors,

@@ -7,11 +7,9 @@ SE blocks are still found by the SE finder or were kept float on request.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ import numpy as np
 import onnx
 
 from se_deploy.backends.ort import open_session, session_outputs
-from se_deploy.core.artifact import MODEL_FILE, OnnxSource, base_manifest, write_run
+from se_deploy.core.artifact import MODEL_FILE, OnnxSource, RunResult, base_manifest, write_run
 from se_deploy.core.checks import (
     TOLERANCES,
     Parity,
@@ -45,16 +43,9 @@ from se_deploy.stages.quantize.fp16 import clamped_values, convert_fp16
 from se_deploy.stages.quantize.int8 import quantize_int8
 
 
-@dataclass(frozen=True)
-class QuantizeResult:
-    onnx_path: Path
-    manifest_path: Path
-    manifest: dict[str, Any]
-
-
 def quantize_artifact(
     source: OnnxSource, config: QuantConfig, out: Path | None = None
-) -> QuantizeResult:
+) -> RunResult:
     """Quantize `source` as `config` says; write model.onnx + manifest.json into the run dir."""
     run_dir = source.run_dir(config.tag, out)
     float_model = onnx.load(str(source.path))
@@ -91,7 +82,7 @@ def quantize_artifact(
         },
     }
     path = write_run(run_dir, {MODEL_FILE: model_bytes}, manifest)
-    return QuantizeResult(run_dir / MODEL_FILE, path, json.loads(path.read_text()))
+    return RunResult.written(run_dir / MODEL_FILE, path)
 
 
 def _require_float32(model: onnx.ModelProto, path: Path) -> None:

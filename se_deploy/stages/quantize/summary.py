@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from se_deploy.core.artifact import RunResult
 from se_deploy.core.console import console, print_table
-from se_deploy.stages.quantize.pipeline import QuantizeResult
 
 
-def print_quantize_summary(result: QuantizeResult) -> None:
+def print_quantize_summary(result: RunResult) -> None:
     manifest = result.manifest
     options, se, output = manifest["options"], manifest["se_blocks"], manifest["outputs"][0]
     fields: dict[str, Any] = {
