@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from se_deploy.backends.base import LayerTime
@@ -177,3 +178,20 @@ def _inserted_next_to_se(
                 attributed.add(name)
                 changed = True
     return attributed
+
+
+def profile_figures(
+    layers: Sequence[LayerTime],
+    source: Path | None,
+    optimized: Path | None,
+    se_finder: Callable[[Any], tuple[set[str], dict[str, int]]],
+) -> dict[str, Any]:
+    """The profile record of one target: its layer times attributed with the SE nodes the
+    finder sees in the `source` ONNX, and the runtime's saved graph when there is one."""
+    import onnx
+
+    model = onnx.load(str(source)) if source is not None and source.is_file() else None
+    se_nodes, methods = se_finder(model) if model is not None else (set(), {})
+    graph = onnx.load(str(optimized)) if optimized is not None and optimized.is_file() else None
+    summary = summarize_profile(layers, se_nodes, model, graph)
+    return {**summary.to_dict(), "se_nodes_found": methods}

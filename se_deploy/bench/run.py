@@ -33,7 +33,7 @@ from se_deploy.bench.latency import (
 )
 from se_deploy.bench.memory import MemoryMonitor, artifact_bytes
 from se_deploy.bench.plan import BenchConfig, Group, Plan, Target
-from se_deploy.bench.score import collect_logits, evaluate_runner
+from se_deploy.bench.score import Scorer
 from se_deploy.core.errors import BackendUnavailableError, SeDeployError
 
 SeFinder = Callable[[Any], tuple[set[str], dict[str, int]]]
@@ -171,7 +171,9 @@ def make_feed(
 
 
 class _Session:
-    """State shared across groups: config, memory monitor, eval data and reference logits."""
+    """State shared across groups: config, memory monitor and the scorer (eval sets and
+    reference logits, loaded once); it loads, times and interleaves, and hands scoring to
+    bench.score and profile attribution to bench.profile."""
 
     def __init__(
         self, config: BenchConfig, run_dir: Path, progress: Progress, se_finder: SeFinder
@@ -181,8 +183,7 @@ class _Session:
         self.progress = progress
         self.se_finder = se_finder
         self.memory = MemoryMonitor()
-        self._datasets: dict[tuple[str, int, int], Any] = {}
-        self._references: dict[tuple, tuple[np.ndarray, str]] = {}
+        self.scorer = Scorer(config)
 
     def run_group(self, group: Group, threads: int) -> tuple[list[TargetRow], dict | None]:
         rows = [self._row(t, threads) for t in group.targets]
@@ -359,69 +360,13 @@ class _Session:
             return
         self.progress(f"accuracy {target.key}")
         with _step(row, "accuracy"):
-            data = self._dataset(dataset, runner.inputs[0])
-            reference, name = self._reference(row, runner, dataset)
-            batches = self._batches(data, runner.inputs[0], target)
-            result = evaluate_runner(runner, batches, reference, name)
-            row.figures["accuracy"] = {"dataset": dataset, **result.to_dict()}
-
-    def _dataset(self, dataset: str, spec: TensorSpec) -> Any:
-        from se_deploy.data import load_dataset
-
-        channels, size = spec.shape[1], spec.shape[2] or self.config.input_size
-        key = (dataset, int(size or 0), int(channels or 0))
-        if key not in self._datasets:
-            self._datasets[key] = load_dataset(
-                dataset, self.config.split, size, self.config.data_dir, channels
-            )
-        return self._datasets[key]
-
-    def _batches(
-        self, data: Any, spec: TensorSpec, target: Target
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """The first eval images (--eval-limit, else the target's own limit, else all) in
-        batches of the artifact's static batch size, else of eval_batch_size."""
-        size = spec.shape[0] or self.config.eval_batch_size
-        return data.batches(size, limit=self.config.eval_limit or target.eval_limit)
-
-    def _reference(
-        self, row: TargetRow, runner: Runner, dataset: str
-    ) -> tuple[np.ndarray | None, str | None]:
-        """PyTorch FP32 logits of the target's trained weights, computed once per weights/input;
-        none where torch cannot run (the runtime image scores top-1 without the agreement)."""
-        from se_deploy.backends.torch import TorchModel, TorchRunner
-
-        target = row.target
-        if target.weights is None or TorchRunner.unavailable_reason() is not None:
-            return None, None
-        spec = runner.inputs[0]
-        key = (
-            str(target.weights),
-            dataset,
-            int(spec.shape[2] or 0),
-            int(spec.shape[1] or 0),
-            self.config.eval_limit or target.eval_limit,
-        )
-        if key not in self._references:
-            model = TorchModel(target.model or "", target.weights, input_size=spec.shape[2])
-            data = self._dataset(dataset, spec)
-            # Not timed, so one thread unless told: torch's spinning OpenMP pool runs ~7x slower
-            # than one thread on a 2-core machine shared with other work (measured).
-            options = RunnerOptions(threads=row.threads or 1)
-            with TorchRunner().load(model, options) as reference:
-                # torch takes any batch: the same images in the same order, in eval_batch_size
-                batches = self._batches(data, reference.inputs[0], target)
-                logits, _ = collect_logits(reference, batches)
-            self._references[key] = (logits, f"torch fp32 {target.weights}")
-        return self._references[key]
+            row.figures["accuracy"] = self.scorer.score(target, runner, dataset, row.threads)
 
     def _profile(self, row: TargetRow) -> None:
         runner_type = runner_class(row.target.backend)
         if row.errors or row.target.skipped or not runner_type.has_profiler:
             return
-        import onnx
-
-        from se_deploy.bench.profile import summarize_profile
+        from se_deploy.bench.profile import profile_figures
 
         self.progress(f"profile {row.target.key}")
         folder = self.run_dir / "profiles" / row.target.key.replace("/", "_")
@@ -437,12 +382,8 @@ class _Session:
                 for _ in range(self.config.profile_iterations):
                     runner.infer(feed)
                 layers = runner.collect_profile()
-            source_path = row.target.source_onnx or row.target.artifact
-            source = onnx.load(str(source_path)) if source_path and source_path.is_file() else None
-            se_nodes, methods = self.se_finder(source) if source is not None else (set(), {})
-            graph = onnx.load(str(optimized)) if optimized and optimized.is_file() else None
-            summary = summarize_profile(layers, se_nodes, source, graph)
-            row.figures["profile"] = {**summary.to_dict(), "se_nodes_found": methods}
+            source = row.target.source_onnx or row.target.artifact
+            row.figures["profile"] = profile_figures(layers, source, optimized, self.se_finder)
 
 
 @contextlib.contextmanager

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from se_deploy.backends.base import Runner
+from se_deploy.backends.base import Runner, RunnerOptions, TensorSpec
+from se_deploy.bench.plan import BenchConfig, Target
 from se_deploy.core.artifact import MANIFEST_FILE, Manifest
 from se_deploy.core.checks import AccuracyMeter, Agreement, compare_logits, run_padded
 from se_deploy.core.errors import SeDeployError
@@ -74,6 +75,72 @@ def evaluate_runner(
         agreement,
         reference_name if reference is not None else None,
     )
+
+
+class Scorer:
+    """Accuracy of bench targets: eval sets and PyTorch FP32 reference logits, each loaded once
+    per run and shared by every target that needs them."""
+
+    def __init__(self, config: BenchConfig) -> None:
+        self.config = config
+        self._datasets: dict[tuple[str, int, int], Any] = {}
+        self._references: dict[tuple, tuple[np.ndarray, str]] = {}
+
+    def score(self, target: Target, runner: Runner, dataset: str, threads: int) -> dict[str, Any]:
+        """Top-1/top-5 of `runner` on `dataset`, with the agreement with PyTorch when it runs."""
+        data = self._dataset(dataset, runner.inputs[0])
+        reference, name = self._reference(target, runner, dataset, threads)
+        result = evaluate_runner(
+            runner, self._batches(data, runner.inputs[0], target), reference, name
+        )
+        return {"dataset": dataset, **result.to_dict()}
+
+    def _dataset(self, dataset: str, spec: TensorSpec) -> Any:
+        from se_deploy.data import load_dataset
+
+        channels, size = spec.shape[1], spec.shape[2] or self.config.input_size
+        key = (dataset, int(size or 0), int(channels or 0))
+        if key not in self._datasets:
+            self._datasets[key] = load_dataset(
+                dataset, self.config.split, size, self.config.data_dir, channels
+            )
+        return self._datasets[key]
+
+    def _batches(self, data: Any, spec: TensorSpec, target: Target) -> Iterable[Batch]:
+        """The first eval images (--eval-limit, else the target's own limit, else all) in
+        batches of the artifact's static batch size, else of eval_batch_size."""
+        size = spec.shape[0] or self.config.eval_batch_size
+        return data.batches(size, limit=self.config.eval_limit or target.eval_limit)
+
+    def _reference(
+        self, target: Target, runner: Runner, dataset: str, threads: int
+    ) -> tuple[np.ndarray | None, str | None]:
+        """PyTorch FP32 logits of the target's trained weights, computed once per weights/input;
+        none where torch cannot run (the runtime image scores top-1 without the agreement)."""
+        from se_deploy.backends.torch import TorchModel, TorchRunner
+
+        if target.weights is None or TorchRunner.unavailable_reason() is not None:
+            return None, None
+        spec = runner.inputs[0]
+        key = (
+            str(target.weights),
+            dataset,
+            int(spec.shape[2] or 0),
+            int(spec.shape[1] or 0),
+            self.config.eval_limit or target.eval_limit,
+        )
+        if key not in self._references:
+            model = TorchModel(target.model or "", target.weights, input_size=spec.shape[2])
+            data = self._dataset(dataset, spec)
+            # Not timed, so one thread unless told: torch's spinning OpenMP pool runs ~7x slower
+            # than one thread on a 2-core machine shared with other work (measured).
+            with TorchRunner().load(model, RunnerOptions(threads=threads or 1)) as reference:
+                # torch takes any batch: the same images in the same order, in eval_batch_size
+                logits, _ = collect_logits(
+                    reference, self._batches(data, reference.inputs[0], target)
+                )
+            self._references[key] = (logits, f"torch fp32 {target.weights}")
+        return self._references[key]
 
 
 def evaluate_artifact(
