@@ -75,7 +75,7 @@ def test_runtime_requirements_are_pyproject_minus_torch_side_and_plots() -> None
 
 def test_bench_measures_an_exported_pair_without_torch(bench_workdir: Path) -> None:
     se, base = (f"export/{name}/fp32/model.onnx" for name in ("se_mobilenet", "mobilenet"))
-    args = ["bench", "--backend", "ort", "--pair", f"{se},{base}", *QUICK]
+    args = ["bench", "--backend", "ort", "--pair", f"{se},{base}", "--profile", *QUICK]
     result = run_as_in_runtime_image(*args, "--out", "run-no-torch", cwd=bench_workdir)
     assert result.returncode == 0, result.stderr
     assert "bench: targets" in result.stdout
@@ -87,6 +87,22 @@ def test_bench_measures_an_exported_pair_without_torch(bench_workdir: Path) -> N
     assert accuracy["top1"] > 0 and accuracy["reference"] is None  # agreement needs torch
     assert document["pairs"][0]["ratios"][0]["ratio"] > 0
     assert not list((bench_workdir / "run-no-torch").glob("*.png"))  # no matplotlib, no plots
+    se_profile, base_profile = (t["profile"] for t in document["targets"])
+    assert se_profile["se_nodes_found"]["blocks"] == 13  # the SE finder, not node names
+    assert 0 < se_profile["se_fraction"] < 1 and base_profile["se_fraction"] == 0
+
+
+def test_model_plans_need_no_torch(bench_workdir: Path) -> None:
+    """Registered names, baselines and artifact locations come from core.spec, not models/."""
+    result = run_as_in_runtime_image(
+        "bench", "--model", "se_mobilenet", "--plan", "--json", cwd=bench_workdir
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [(row["model"], row["role"], row["status"]) for row in rows] == [
+        ("se_mobilenet", "se", "ready"),
+        ("mobilenet", "base", "ready"),
+    ]
 
 
 def test_a_command_that_needs_torch_says_so_in_one_line(bench_workdir: Path) -> None:
