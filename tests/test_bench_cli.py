@@ -5,6 +5,7 @@ errors for a backend that cannot run here and for bad options."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -14,20 +15,9 @@ from tests.bench_support import bench_workdir
 from tests.conftest import run_cli
 
 TRT_REASON = runner_class("trt").unavailable_reason()
-QUICK = [
-    "--iterations",
-    "3",
-    "--warmup",
-    "1",
-    "--rounds",
-    "4",
-    "--sessions",
-    "2",
-    "--calls-per-round",
-    "1",
-    "--threads",
-    "1",
-]
+QUICK = shlex.split(
+    "--iterations 3 --warmup 1 --rounds 4 --sessions 2 --calls-per-round 1 --threads 1"
+)
 
 # The --json document: every key and its type (nested dicts are checked recursively; a list
 # value holds the schema of its items).

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -17,18 +18,7 @@ from tests.bench_support import bench_workdir
 
 ROOT = Path(__file__).resolve().parents[1]
 NOT_IN_RUNTIME = TORCH_SIDE | {"matplotlib"}  # distribution names == import names here
-QUICK = [
-    "--iterations",
-    "3",
-    "--warmup",
-    "1",
-    "--rounds",
-    "2",
-    "--calls-per-round",
-    "1",
-    "--threads",
-    "1",
-]
+QUICK = shlex.split("--iterations 3 --warmup 1 --rounds 2 --calls-per-round 1 --threads 1")
 
 # Runs the CLI with a meta-path finder in front that refuses NOT_IN_RUNTIME, as if not installed.
 BLOCKED_CLI = """

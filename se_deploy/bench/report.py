@@ -13,6 +13,17 @@ from se_deploy.bench.run import BenchResults
 from se_deploy.core.files import atomic_path, atomic_write_json, atomic_write_text, file_record
 
 _STATUS_CHARS = 90
+# The latency figures of one timed batch size, as bench.latency records them.
+LATENCY_FIELDS = (
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "mean_ms",
+    "std_ms",
+    "min_ms",
+    "n",
+    "throughput",
+)
 TARGET_COLUMNS = (
     "key",
     "label",
@@ -23,14 +34,7 @@ TARGET_COLUMNS = (
     "threads",
     "batch_size",
     "status",
-    "p50_ms",
-    "p90_ms",
-    "p99_ms",
-    "mean_ms",
-    "std_ms",
-    "min_ms",
-    "n",
-    "throughput",
+    *LATENCY_FIELDS,
     "h2d_p50_ms",
     "d2h_p50_ms",
     "top1",
@@ -136,20 +140,7 @@ def target_rows(results: BenchResults) -> list[dict[str, Any]]:
             rows.append(
                 {
                     **common,
-                    **{
-                        k: entry.get(k)
-                        for k in (
-                            "batch_size",
-                            "p50_ms",
-                            "p90_ms",
-                            "p99_ms",
-                            "mean_ms",
-                            "std_ms",
-                            "min_ms",
-                            "n",
-                            "throughput",
-                        )
-                    },
+                    **{k: entry.get(k) for k in ("batch_size", *LATENCY_FIELDS)},
                     "h2d_p50_ms": (entry.get("h2d_ms") or {}).get("p50_ms"),
                     "d2h_p50_ms": (entry.get("d2h_ms") or {}).get("p50_ms"),
                 }
