@@ -32,6 +32,8 @@ def artifact_origin(artifact: Path) -> Origin:
     origin = manifest.origin
     if origin.random_init:
         return replace(origin, note=RANDOM_INIT)
+    if origin.note is not None:  # an imported model: weights inside the ONNX file
+        return origin
     if origin.weights is None:
         return Origin(note=f"{manifest_path} names no weights: no accuracy")
     if not origin.weights.is_file():

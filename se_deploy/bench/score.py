@@ -97,9 +97,11 @@ class Scorer:
 
     def _dataset(self, dataset: str, spec: TensorSpec) -> Any:
         from se_deploy.data import load_dataset
+        from se_deploy.data.preprocess import compact_size
 
-        channels, size = spec.shape[1], spec.shape[2] or self.config.input_size
-        key = (dataset, int(size or 0), int(channels or 0))
+        channels, height, width = spec.shape[1], spec.shape[2], spec.shape[3]
+        size = compact_size(height, width) if height and width else self.config.input_size
+        key = (dataset, size, int(channels or 0))
         if key not in self._datasets:
             self._datasets[key] = load_dataset(
                 dataset, self.config.split, size, self.config.data_dir, channels
@@ -200,18 +202,20 @@ def _artifact_dataset(
 
     from se_deploy.core.errors import SeDeployError
     from se_deploy.data import Preprocess, load_dataset
+    from se_deploy.data.preprocess import compact_size
 
-    if len(shape) != 4 or shape[1] is None or shape[2] is None or shape[2] != shape[3]:
+    if len(shape) != 4 or None in shape[1:]:
         raise SeDeployError(
-            f"artifact input shape {shape} is not NCHW with a static square "
-            "image; eval feeds classifiers of one square image input"
+            f"artifact input shape {shape} is not NCHW with static C, H, W; eval feeds "
+            "classifiers of one image input (export --onnx with --shapes fixes the dims)"
         )
-    data = load_dataset(dataset, split, shape[2], Path(data_dir) if data_dir else None, shape[1])
+    size = compact_size(shape[2], shape[3])
+    data = load_dataset(dataset, split, size, Path(data_dir) if data_dir else None, shape[1])
     recorded = manifest.origin.preprocess
     if recorded is None:
         return data
     preprocess = Preprocess.from_dict(recorded)
-    if (preprocess.input_size, preprocess.channels) != (shape[2], shape[1]):
+    if (preprocess.input_size, preprocess.channels) != (size, shape[1]):
         raise SeDeployError(
             f"the manifest records {preprocess.channels}x"
             f"{preprocess.input_size} inputs but the artifact takes "

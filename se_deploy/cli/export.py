@@ -26,7 +26,11 @@ def export_command(
     ),
     batch: int = typer.Option(None, help="Static batch size (default 1)."),
     dynamic_batch: bool = typer.Option(False, help="Make the batch axis dynamic instead."),
-    opset: int = typer.Option(17, help="ONNX opset (14..20)."),
+    opset: int = typer.Option(
+        None,
+        help="ONNX opset: 14..20 for a registered model (default 17); with --onnx, upgrade the "
+        "file to it with onnx's version converter (default: keep the file's).",
+    ),
     out: str = typer.Option("export", help="Output root; files go to OUT/<model>/fp32/."),
     width: float = typer.Option(None, help="Width multiplier; default: checkpoint's, else 1.0."),
     num_classes: int = typer.Option(None, help="Classes; default: checkpoint's, else 1000."),
@@ -46,6 +50,39 @@ def export_command(
         "to HxW: same outputs, keeps ORT CPU's NCHWc layout; FP32 only, faster for MobileNet "
         "v1/v2, slower for ShuffleNet, see README).",
     ),
+    onnx: str = typer.Option(
+        None,
+        "--onnx",
+        help="An ONNX file from any exporter, instead of --model: same passes, verified against "
+        "the file (ORT, optimizations off), written to OUT/<name>/fp32/.",
+    ),
+    module: str = typer.Option(
+        None,
+        "--module",
+        help="Your own PyTorch model instead of --model: FILE.py:FACTORY or "
+        "package.module:FACTORY (a callable returning an nn.Module); --weights loads a "
+        "state_dict (.pt/.safetensors) into it, --shapes gives the input.",
+    ),
+    module_arg: list[str] = typer.Option(
+        None, "--module-arg", help="--module: a factory keyword as key=value (repeatable)."
+    ),
+    name: str = typer.Option(
+        None, help="--onnx/--module: the run directory's name (default: file stem / factory)."
+    ),
+    shapes: str = typer.Option(
+        None,
+        help="--onnx: concrete input dims, trtexec syntax NAME:1x3x48x192[,NAME2:...]; "
+        "required where the file's dims are symbolic.",
+    ),
+    dynamic: bool = typer.Option(
+        False, help="--onnx: keep symbolic dims (--shapes then only sizes the verification)."
+    ),
+    expect_se: int = typer.Option(
+        None, help="Fail when fewer SE blocks are found (--onnx default: at least 1)."
+    ),
+    mean: str = typer.Option(None, help="--onnx: input mean per channel, e.g. 0.485,0.456,0.406."),
+    std: str = typer.Option(None, help="--onnx: input std per channel, e.g. 0.229,0.224,0.225."),
+    channel_order: str = typer.Option("rgb", help="--onnx: rgb or bgr input channel order."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
     """Export to ONNX with SE blocks canonicalized, simplified and verified against PyTorch.
@@ -57,6 +94,7 @@ def export_command(
     from pathlib import Path
 
     from se_deploy.core.console import print_json
+    from se_deploy.core.options import float_list
     from se_deploy.stages.export import ExportConfig, export_model
     from se_deploy.stages.export.summary import print_export_summary, step_display
 
@@ -78,6 +116,16 @@ def export_command(
         verify_samples=verify_samples,
         seed=seed,
         se_gate=se_gate,
+        onnx=Path(onnx) if onnx else None,
+        module=module,
+        module_args=tuple(module_arg or ()),
+        name=name,
+        shapes=shapes,
+        dynamic=dynamic,
+        expect_se=expect_se,
+        mean=float_list(mean, "--mean"),
+        std=float_list(std, "--std"),
+        channel_order=channel_order,
     )
     with step_display(config) as on_step:
         result = export_model(config, on_step)

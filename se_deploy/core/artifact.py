@@ -124,6 +124,12 @@ class Manifest(Mapping[str, Any]):
         preprocess = self._data.get("preprocess")
         if weights.get("init") == "random":
             return Origin(preprocess=preprocess, random_init=True)
+        if weights.get("inside"):  # export --onnx / --module: no zoo checkpoint to score against
+            return Origin(
+                weights_sha256=weights.get("sha256"),
+                preprocess=preprocess,
+                note=f"imported model (weights inside the {weights['inside']}): no accuracy",
+            )
         path = weights.get("path")
         return Origin(
             weights=Path(path) if path else None,

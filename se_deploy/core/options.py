@@ -32,3 +32,17 @@ def changed_flags(config: Any, names: Iterable[str]) -> list[str]:
     would silently ignore, so the caller rejects them."""
     defaults = {f.name: f.default for f in fields(config)}
     return [flag(name) for name in names if getattr(config, name) != defaults[name]]
+
+
+def float_list(text: str | None, option: str) -> tuple[float, ...] | None:
+    """'0.485,0.456,0.406' -> a tuple of floats (None when not given); else a one-line error."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        from se_deploy.core.errors import SeDeployError
+
+        raise SeDeployError(
+            f"{option} '{text}' is not a comma-separated list of numbers (e.g. 0.5,0.5,0.5)"
+        ) from None

@@ -16,6 +16,8 @@ from se_deploy.data.preprocess import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     Preprocess,
+    Size,
+    as_hw,
     resize_batch,
 )
 from se_deploy.data.synthetic import make_synthetic
@@ -31,7 +33,7 @@ __all__ = ["Batch", "ImageSet", "Preprocess", "load_dataset"]
 def load_dataset(
     spec: str,
     split: str = "test",
-    input_size: int | None = None,
+    input_size: Size | None = None,
     data_dir: Path | None = None,
     channels: int | None = None,
 ) -> ImageSet:
@@ -45,7 +47,7 @@ def load_dataset(
     return _image_folder(Path(spec), split, input_size or 224, channels or 3)
 
 
-def _fashion_mnist(split: str, size: int, data_dir: Path | None, channels: int) -> ImageSet:
+def _fashion_mnist(split: str, size: Size, data_dir: Path | None, channels: int) -> ImageSet:
     if channels not in (1, 3):
         raise SeDeployError(f"Fashion-MNIST is grayscale: use 1 or 3 channels, not {channels}")
     images, labels = fashion_mnist.load_split(split, data_dir)
@@ -62,15 +64,16 @@ def _fashion_mnist(split: str, size: int, data_dir: Path | None, channels: int) 
     )
 
 
-def _synthetic(split: str, size: int, channels: int) -> ImageSet:
+def _synthetic(split: str, size: Size, channels: int) -> ImageSet:
     seed = SPLITS.index(split)
-    images, labels = make_synthetic(_SYNTHETIC_SIZES[split], size, channels, seed=seed)
+    images, labels = make_synthetic(_SYNTHETIC_SIZES[split], max(as_hw(size)), channels, seed=seed)
+    images = resize_batch(images, size)
     pre = Preprocess(size, channels, (0.5,) * channels, (0.5,) * channels)
     classes = tuple(str(i) for i in range(10))
     return ImageSet(SYNTHETIC, images, labels, classes, pre, {"kind": SYNTHETIC, "split": split})
 
 
-def _image_folder(root: Path, split: str, size: int, channels: int) -> ImageSet:
+def _image_folder(root: Path, split: str, size: Size, channels: int) -> ImageSet:
     if not root.exists():
         raise SeDeployError(
             f"dataset '{root}' is neither 'fashion-mnist', 'synthetic' nor an "

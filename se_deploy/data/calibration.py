@@ -6,9 +6,11 @@ at the ONNX model's own input size and channel count, with the dataset's recorde
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -16,6 +18,7 @@ from onnxruntime.quantization import CalibrationDataReader
 
 from se_deploy.core.errors import SeDeployError
 from se_deploy.data import ImageSet, load_dataset
+from se_deploy.data.preprocess import Preprocess, compact_size
 
 CALIBRATION_SPLIT = "train"
 _NUMPY_TYPES = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.FLOAT16: np.float16}
@@ -52,7 +55,8 @@ def image_input(model: onnx.ModelProto) -> ImageInput:
     if tensor.elem_type not in _NUMPY_TYPES or len(dims) != 4 or None in dims[1:]:
         raise SeDeployError(
             f"input '{value.name}' is not a float NCHW image with static C, H, W "
-            f"(dims {dims}); export it with a fixed --input-size"
+            f"(dims {dims}); export it with a fixed --input-size, or --shapes "
+            f"{value.name}:1xCxHxW for an --onnx import"
         )
     batch, channels, height, width = dims
     return ImageInput(
@@ -64,12 +68,24 @@ def load_images(
     spec: str, target: ImageInput, split: str, data_dir: Path | None = None
 ) -> ImageSet:
     """`spec` ('fashion-mnist', 'synthetic' or an ImageFolder dir) at the model's input shape."""
-    if target.height != target.width:
+    size = compact_size(target.height, target.width)
+    return load_dataset(spec, split, size, data_dir, target.channels)
+
+
+def with_recorded_preprocess(images: ImageSet, recorded: dict[str, Any] | None) -> ImageSet:
+    """`images` normalized as the source manifest records (an --onnx import's --mean/--std/
+    --channel-order, set once at export), else as the dataset's own preprocessing."""
+    if not recorded:
+        return images
+    preprocess = Preprocess.from_dict(recorded)
+    if preprocess.channels != images.preprocess.channels:
         raise SeDeployError(
-            f"input '{target.name}' is {target.height}x{target.width}; the "
-            "datasets yield square images, export a square input"
+            f"the manifest records {preprocess.channels}-channel preprocessing but the images "
+            f"have {images.preprocess.channels} channels; re-export with matching --mean/--std"
         )
-    return load_dataset(spec, split, target.height, data_dir, target.channels)
+    return dataclasses.replace(
+        images, preprocess=dataclasses.replace(preprocess, input_size=images.preprocess.input_size)
+    )
 
 
 def fixed_batches(

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from se_deploy.core.errors import SeDeployError
-from se_deploy.data.preprocess import resize_square
+from se_deploy.data.preprocess import Size, as_hw, resize_crop
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 _MAX_LISTED = 5
@@ -44,17 +44,17 @@ def list_images(root: Path) -> tuple[list[tuple[Path, int]], tuple[str, ...]]:
 
 
 def load_image_folder(
-    root: Path, size: int, channels: int
+    root: Path, size: Size, channels: int
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Decode, resize (short side) and center-crop every image to uint8 (N, C, size, size)."""
+    """Decode, resize and center-crop every image to uint8 (N, C, height, width)."""
     items, classes = list_images(Path(root))
     mode = "L" if channels == 1 else "RGB"
-    images = np.empty((len(items), channels, size, size), np.uint8)
+    images = np.empty((len(items), channels, *as_hw(size)), np.uint8)
     broken: list[str] = []
     for i, (path, _) in enumerate(items):
         try:
             with Image.open(path) as image:
-                array = np.asarray(resize_square(image.convert(mode), size))
+                array = np.asarray(resize_crop(image.convert(mode), size))
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             broken.append(f"{path} ({type(exc).__name__})")
             continue

@@ -17,6 +17,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from se_deploy.core.errors import SeDeployError
+
 Shape = tuple[int | str | None, ...]
 
 
@@ -25,6 +27,14 @@ def clone(model: onnx.ModelProto) -> onnx.ModelProto:
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     return copy
+
+
+def model_opset(model: onnx.ModelProto) -> int:
+    """The opset of the default (ai.onnx) domain, the one that decides which ops exist."""
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            return int(entry.version)
+    raise SeDeployError("the model imports no ai.onnx opset; it is not a standard ONNX graph")
 
 
 def node_count(model: onnx.ModelProto) -> int:
@@ -79,16 +89,23 @@ class GraphIndex:
         self.shapes = inferred_shapes(model) if with_shapes else {}
 
     def constant(self, name: str) -> np.ndarray | None:
-        """The value of an initializer or Constant-node output, also behind Identity nodes (the
-        TorchScript exporter shares equal initializers that way); None for computed tensors."""
+        """The value of an initializer or Constant-node output, also behind an Identity or a
+        Reshape to a constant shape (Paddle2ONNX writes biases so); None for computed tensors."""
         if name in self.initializers:
             return numpy_helper.to_array(self.initializers[name])
         node = self.producer.get(name)
-        if node is not None and node.op_type == "Identity":
-            return self.constant(node.input[0])
-        if node is not None and node.op_type == "Constant":
+        if node is None:
+            return None
+        if node.op_type == "Constant":
             tensor = attribute(node, "value")
             return numpy_helper.to_array(tensor) if tensor is not None else None
+        if node.op_type == "Identity":
+            return self.constant(node.input[0])
+        if node.op_type == "Reshape" and not attribute(node, "allowzero", 0):
+            value, shape = self.constant(node.input[0]), self.constant(node.input[1])
+            if value is None or shape is None or 0 in shape.tolist():
+                return None
+            return value.reshape(shape.tolist())
         return None
 
     def sole_consumer(self, name: str) -> onnx.NodeProto | None:

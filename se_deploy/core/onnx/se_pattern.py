@@ -2,16 +2,20 @@
 
 The canonical SE block, the form `canonicalize_se` leaves and `find_se_blocks` reports:
 
-    x -> GlobalAveragePool|GlobalMaxPool -> Conv 1x1 -> Relu -> Conv 1x1
-      -> Sigmoid|HardSigmoid|Tanh|Relu -> Mul(x, .)
+    x -> GlobalAveragePool|GlobalMaxPool -> Conv 1x1 -> activation -> Conv 1x1
+      -> Sigmoid|HardSigmoid|Tanh|Relu -> Mul(x, .) (either operand order)
 
-with every intermediate tensor read by the next node only. Quantization (keep SE nodes out of
-INT8), the profiler (aggregate time per SE block) and static SE folding work from `SEBlock`s.
+with every intermediate tensor read by the next node only. The activation is Relu in the paper;
+EfficientNet / MobileNetV3-style blocks use SiLU (Sigmoid + Mul), HardSwish (fused, or
+HardSigmoid + Mul below opset 14), Relu6 (Clip), LeakyRelu, Elu or Selu, and the canonical form
+keeps whichever the block has. Quantization (keep SE nodes out of INT8), the profiler (aggregate
+time per SE block) and static SE folding work from `SEBlock`s.
 
-The same walk in *loose* mode also accepts what exporters emit for an SE block written with
-Linear layers or mean/max reductions: ReduceMean/ReduceMax or a whole-map Average/MaxPool as
-the squeeze, Gemm or MatMul(+Add) as the FCs, and Reshape/Flatten/Squeeze/Unsqueeze/Identity
-between the steps. `canonicalize_se` rewrites those matches into the canonical form.
+The same walk in *loose* mode also accepts what other exporters emit: ReduceMean/ReduceMax or a
+whole-map Average/MaxPool as the squeeze; Gemm, MatMul(+Add) or a Conv whose bias is a separate
+Add (Paddle2ONNX) as the FCs; Reshape/Flatten/Squeeze/Unsqueeze/Identity between the steps; an
+Expand of the gate to x's shape before the Mul. `canonicalize_se` rewrites those matches into
+the canonical form.
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ GATES = {
     "Relu": Gate.RELU,
 }
 SHAPE_OPS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"})
+# Elementwise activations an SE block may have between its FCs (one node each).
+ACTIVATIONS = frozenset({"Relu", "LeakyRelu", "HardSwish", "Clip", "Elu", "Selu", "Celu"})
+# x * gate(x) written as two nodes: the activation's label by the gate's op.
+_GATED_ACTIVATIONS = {"Sigmoid": "SiLU", "HardSigmoid": "HardSwish"}
 _REDUCE_SQUEEZES = {"ReduceMean": Squeeze.AVG, "ReduceMax": Squeeze.MAX}
 _WINDOW_SQUEEZES = {"AveragePool": Squeeze.AVG, "MaxPool": Squeeze.MAX}
 
@@ -51,8 +59,11 @@ class SEBlock:
     reduced_channels: int
     squeeze: Squeeze
     gate: Gate
-    nodes: tuple[str, ...]  # pool, reduce Conv, Relu, expand Conv, gate, [Resize,] Mul
+    nodes: tuple[str, ...]  # pool, reduce Conv, activation, expand Conv, gate, [Resize,] Mul
     expanded: bool = False  # the gate reaches the Mul through a Resize to HxW (passes.se_gate)
+    activation: str = "Relu"  # between the FCs: an op type, or SiLU / HardSwish when unfused
+    gate_alpha: float | None = None  # HardSigmoid's alpha and beta (0.2 / 0.5 in Paddle models,
+    gate_beta: float | None = None  # 1/6 and 0.5 for MobileNetV3's relu6(x + 3) / 6)
 
     @property
     def reduction(self) -> float:
@@ -72,6 +83,9 @@ class SEBlock:
             "gate": str(self.gate),
             "nodes": list(self.nodes),
             "expanded": self.expanded,
+            "activation": self.activation,
+            "gate_alpha": self.gate_alpha,
+            "gate_beta": self.gate_beta,
         }
 
 
@@ -87,18 +101,31 @@ class FullyConnected:
 
 
 @dataclass(frozen=True, eq=False)
+class Activation:
+    """The activation between the FCs as found: its label and its nodes, in order (one node,
+    or the gate and Mul of x * sigmoid(x) / x * hardsigmoid(x)), reading `input`."""
+
+    label: str
+    nodes: tuple[onnx.NodeProto, ...]
+    input: str
+    output: str
+
+
+@dataclass(frozen=True, eq=False)
 class SEMatch:
     """An SE block in any accepted form; `canonical` says whether it needs rewriting."""
 
     x: str
     squeeze: Squeeze
     reduce: FullyConnected
+    activation: Activation
     expand: FullyConnected
     gate: onnx.NodeProto
     mul: onnx.NodeProto
     nodes: tuple[str, ...]
     canonical: bool
     resize: onnx.NodeProto | None = None
+    channels_last: bool = False  # x is NHWC (canonicalization transposes the block to NCHW)
 
 
 @dataclass(frozen=True)
@@ -127,9 +154,10 @@ def blocks_in(index: GraphIndex) -> list[SEBlock]:
     return [_block(match) for match in matches]
 
 
-def explain_se_misses(model: onnx.ModelProto) -> list[str]:
-    """One line per squeeze node that does not start a canonical SE block, deepest match first."""
-    _, misses = scan_se(GraphIndex(model, with_shapes=True), strict=True)
+def explain_se_misses(model: onnx.ModelProto, strict: bool = True) -> list[str]:
+    """One line per squeeze node that does not start a canonical SE block (with `strict=False`:
+    an SE block in any accepted form, which says why canonicalization left it), deepest first."""
+    _, misses = scan_se(GraphIndex(model, with_shapes=True), strict=strict)
     ranked = sorted(enumerate(misses), key=lambda item: (-item[1].depth, item[0]))
     return [f"from '{miss.anchor}': {miss.reason}" for _, miss in ranked]
 
@@ -162,7 +190,17 @@ def _block(match: SEMatch) -> SEBlock:
         gate=GATES[match.gate.op_type],
         nodes=match.nodes,
         expanded=match.resize is not None,
+        activation=match.activation.label,
+        **_gate_parameters(match.gate),
     )
+
+
+def _gate_parameters(gate: onnx.NodeProto) -> dict[str, float]:
+    """HardSigmoid's alpha and beta with ONNX's defaults, for passes that evaluate the gate."""
+    if gate.op_type != "HardSigmoid":
+        return {}
+    alpha, beta = attribute(gate, "alpha", 0.2), attribute(gate, "beta", 0.5)
+    return {"gate_alpha": round(float(alpha), 7), "gate_beta": round(float(beta), 7)}
 
 
 def common_prefix(names: tuple[str, ...]) -> str:
@@ -189,12 +227,26 @@ def _squeeze_kind(index: GraphIndex, node: onnx.NodeProto) -> Squeeze | None:
 
 
 def _reduces_spatial(index: GraphIndex, node: onnx.NodeProto, shape: tuple | None) -> bool:
+    """A mean/max over H, W of a rank-4 map: axes (2, 3) of NCHW or (1, 2) of NHWC."""
+    return _reduced_axes(index, node, shape) in ([2, 3], [1, 2])
+
+
+def channels_last(index: GraphIndex, node: onnx.NodeProto) -> bool:
+    """Whether a squeeze node reduces an NHWC map (tf2onnx / Keras: ReduceMean over axes 1, 2)."""
+    return _reduced_axes(index, node, index.shapes.get(node.input[0])) == [1, 2]
+
+
+def _reduced_axes(index: GraphIndex, node: onnx.NodeProto, shape: tuple | None) -> list[int]:
+    if node.op_type not in _REDUCE_SQUEEZES:
+        return []
     rank = len(shape) if shape else 4
     axes = attribute(node, "axes")
     if axes is None and len(node.input) > 1 and node.input[1]:  # opset 18: axes is an input
         value = index.constant(node.input[1])
         axes = None if value is None else value.tolist()
-    return rank == 4 and axes is not None and sorted(a % rank for a in axes) == [2, 3]
+    if rank != 4 or axes is None:
+        return []
+    return sorted(a % rank for a in axes)
 
 
 def _window_is_whole_map(node: onnx.NodeProto, shape: tuple | None) -> bool:
@@ -202,6 +254,15 @@ def _window_is_whole_map(node: onnx.NodeProto, shape: tuple | None) -> bool:
         return False
     padding = attribute(node, "auto_pad", "NOTSET") in ("NOTSET", "VALID")
     return padding and list(attribute(node, "kernel_shape", [])) == list(shape[2:])
+
+
+def _is_channel_vector(shape: tuple[int, ...], channel_shape: tuple[int, ...]) -> bool:
+    """Whether a constant of `shape` adds one value per channel to an FC output whose trailing
+    dims are `channel_shape` ((C,) for Gemm/MatMul, (C, 1, 1) for a 1x1 Conv)."""
+    trimmed = tuple(shape)
+    while len(trimmed) > len(channel_shape) and trimmed[0] == 1:
+        trimmed = trimmed[1:]
+    return trimmed == channel_shape
 
 
 class _Walk:
@@ -221,20 +282,26 @@ class _Walk:
                 "GlobalMaxPool; run the canonicalize_se pass"
             )
         reduce = self._fully_connected()
-        self._advance("Relu", {"Relu"})
+        activation = self._activation()
         expand = self._fully_connected()
         gate = self._advance("a gate (Sigmoid, HardSigmoid, Tanh or Relu)", set(GATES))
         x = anchor.input[0]
         resize = self._gate_resize(x)
+        broadcast = None if self.strict or resize else self._gate_expand()
         mul = self._advance("the Mul that rescales the block input", {"Mul"})
         if x not in mul.input:
             raise _Broken(f"Mul '{mul.name}' does not rescale '{x}', the squeezed tensor")
-        self._check_channels(x, reduce, expand)
+        nhwc = channels_last(self.index, anchor)
+        self._check_channels(x, reduce, expand, 3 if nhwc else 1)
+        self._check_broadcast(x, mul)
+        if resize is None:
+            self._check_gate_shape(mul, x, broadcast, nhwc)
         skipped = any(step.op_type in SHAPE_OPS for step in self.steps)
         return SEMatch(
             x=x,
             squeeze=squeeze,
             reduce=reduce,
+            activation=activation,
             expand=expand,
             gate=gate,
             mul=mul,
@@ -242,9 +309,96 @@ class _Walk:
             canonical=anchor.op_type in GLOBAL_SQUEEZES
             and reduce.is_conv
             and expand.is_conv
-            and not skipped,
+            and not skipped
+            and broadcast is None,
             resize=resize,
+            channels_last=nhwc,
         )
+
+    def _activation(self) -> Activation:
+        """The activation after the reduce FC: one elementwise node, or x * gate(x)."""
+        if not self.strict:
+            self._skip_shape_ops()
+        gated = self._gated_activation(self.node.output[0])
+        if gated is not None:
+            return gated
+        node = self._advance(
+            "an activation (Relu, SiLU, HardSwish, Relu6/Clip, LeakyRelu, Elu, Selu)",
+            set(ACTIVATIONS),
+        )
+        if node.op_type == "Clip" and any(self.index.constant(n) is None for n in node.input[1:]):
+            raise _Broken(f"Clip '{node.name}' has computed bounds, not constants")
+        return Activation(node.op_type, (node,), node.input[0], node.output[0])
+
+    def _skip_shape_ops(self) -> None:
+        node = self.index.sole_consumer(self.node.output[0])
+        while node is not None and node.op_type in SHAPE_OPS:
+            self.steps.append(node)
+            self.node = node
+            node = self.index.sole_consumer(node.output[0])
+
+    def _gated_activation(self, source: str) -> Activation | None:
+        """x * sigmoid(x) (SiLU) or x * hardsigmoid(x): the FC output read by the gate and the
+        Mul, the gate output by the Mul alone."""
+        readers = self.index.consumers.get(source, [])
+        if len(readers) != 2 or source in self.index.graph_outputs:
+            return None
+        gates = [r for r in readers if r.op_type in _GATED_ACTIVATIONS and r.input[0] == source]
+        muls = [r for r in readers if r.op_type == "Mul"]
+        if len(gates) != 1 or len(muls) != 1:
+            return None
+        gate, mul = gates[0], muls[0]
+        if sorted(mul.input) != sorted([source, gate.output[0]]):
+            return None
+        if self.index.sole_consumer(gate.output[0]) is not mul:
+            return None
+        self.steps.extend([gate, mul])
+        self.node = mul
+        label = _GATED_ACTIVATIONS[gate.op_type]
+        return Activation(label, (gate, mul), source, mul.output[0])
+
+    def _gate_expand(self) -> onnx.NodeProto | None:
+        """An Expand of the gate (to x's shape) before the Mul: broadcasting does the same."""
+        node = self.index.sole_consumer(self.node.output[0])
+        if node is None or node.op_type != "Expand" or node.input[0] != self.node.output[0]:
+            return None
+        self.steps.append(node)
+        self.node = node
+        return node
+
+    def _check_gate_shape(
+        self, mul: onnx.NodeProto, x: str, broadcast: onnx.NodeProto | None, nhwc: bool
+    ) -> None:
+        """The gate reaching the Mul must be (N, C, 1, 1) ((N, 1, 1, C) for NHWC): a lower-rank
+        gate broadcasts against x's last axis, not its channels, even when the shapes fit."""
+        operand = mul.input[1] if mul.input[0] == x else mul.input[0]
+        operand = broadcast.input[0] if broadcast is not None else operand
+        shape = self.index.shapes.get(operand)
+        if shape is None:
+            return
+        spatial = (1, 2) if nhwc else (2, 3)
+        if len(shape) != 4 or any(isinstance(shape[a], int) and shape[a] != 1 for a in spatial):
+            layout = "(N, 1, 1, C)" if nhwc else "(N, C, 1, 1)"
+            raise _Broken(
+                f"the gate reaching Mul '{mul.name}' has shape {list(shape)}, not {layout}; "
+                "it does not rescale x's channels"
+            )
+
+    def _check_broadcast(self, x: str, mul: onnx.NodeProto) -> None:
+        """The Mul must give x's shape: a gate that broadcasts x up (another rank or a wider
+        dim) is not a rescale of x."""
+        x_shape, out_shape = self.index.shapes.get(x), self.index.shapes.get(mul.output[0])
+        if x_shape is None or out_shape is None:
+            return
+        same_rank = len(x_shape) == len(out_shape)
+        if not same_rank or any(
+            isinstance(a, int) and isinstance(b, int) and a != b
+            for a, b in zip(x_shape, out_shape, strict=True)
+        ):
+            raise _Broken(
+                f"Mul '{mul.name}' gives shape {list(out_shape)}, not the block input's "
+                f"{list(x_shape)}; the gate does not broadcast over x"
+            )
 
     def _gate_resize(self, x: str) -> onnx.NodeProto | None:
         """A nearest Resize of the (N, C, 1, 1) gate to x's HxW, if the gate feeds one: it only
@@ -335,7 +489,23 @@ class _Walk:
                 "dilation or pads differ)"
             )
         bias = self._constant(node, 2)
-        return FullyConnected((node.name,), node.output[0], weight[:, :, 0, 0], bias, True)
+        layer = FullyConnected((node.name,), node.output[0], weight[:, :, 0, 0], bias, True)
+        return self._bias_add(layer, (weight.shape[0], 1, 1)) if not self.strict else layer
+
+    def _bias_add(self, layer: FullyConnected, channel_shape: tuple[int, ...]) -> FullyConnected:
+        """Absorb an Add of a per-output-channel constant after the FC (Paddle2ONNX writes the
+        conv bias so): only a constant that broadcasts along the channel axis is a bias."""
+        add = self.index.sole_consumer(layer.output)
+        if add is None or add.op_type != "Add":
+            return layer
+        other = add.input[1] if add.input[0] == layer.output else add.input[0]
+        value = self.index.constant(other)
+        if value is None or not _is_channel_vector(value.shape, channel_shape):
+            return layer
+        bias = value.reshape(-1) + (0 if layer.bias is None else layer.bias.reshape(-1))
+        self.steps.append(add)
+        self.node = add
+        return FullyConnected((*layer.nodes, add.name), add.output[0], layer.weight, bias, False)
 
     def _gemm(self, node: onnx.NodeProto) -> FullyConnected:
         if attribute(node, "transA", 0):
@@ -352,23 +522,16 @@ class _Walk:
         weight = self._constant(node, 1)
         if weight is None or weight.ndim != 2:
             raise _Broken(f"MatMul '{node.name}' does not multiply by a 2-D constant weight")
-        add = self.index.sole_consumer(node.output[0])
-        bias = None
-        if add is not None and add.op_type == "Add":
-            other = add.input[1] if add.input[0] == node.output[0] else add.input[0]
-            bias = self.index.constant(other)
-        if bias is None or bias.size != weight.shape[1]:
-            return FullyConnected((node.name,), node.output[0], weight.T, None, False)
-        self.steps.append(add)
-        self.node = add
-        return FullyConnected(
-            (node.name, add.name), add.output[0], weight.T, bias.reshape(-1), False
-        )
+        layer = FullyConnected((node.name,), node.output[0], weight.T, None, False)
+        return self._bias_add(layer, (weight.shape[1],))
 
-    def _check_channels(self, x: str, reduce: FullyConnected, expand: FullyConnected) -> None:
+    def _check_channels(
+        self, x: str, reduce: FullyConnected, expand: FullyConnected, axis: int
+    ) -> None:
         channels = expand.weight.shape[0]
         shape = self.index.shapes.get(x)
-        known = shape[1] if shape and len(shape) == 4 and isinstance(shape[1], int) else channels
+        known = shape[axis] if shape and len(shape) == 4 and isinstance(shape[axis], int) else None
+        known = channels if known is None else known
         if reduce.weight.shape[1] != channels or expand.weight.shape[1] != reduce.weight.shape[0]:
             raise _Broken(
                 f"FC shapes {reduce.weight.shape} and {expand.weight.shape} do not "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from se_deploy.core.artifact import RunResult
+from se_deploy.core.checks import format_agreement
 from se_deploy.core.console import console, print_table
 
 
@@ -24,7 +25,7 @@ def print_build_summary(result: RunResult) -> None:
     for parity in checks:
         fields[f"vs source, {parity['samples']} {parity['source']} inputs"] = (
             f"max abs {parity['max_abs_diff']:.3g} (limit {parity['abs_limit']:.3g}), "
-            f"top-1 agree {parity['top1_agreement']:.3f}"
+            f"top-1 agree {format_agreement(parity['top1_agreement'])}"
         )
     for output in manifest["outputs"]:
         fields[output["path"]] = f"{output['bytes'] / 1e6:.2f} MB / {output['sha256'][:16]}"

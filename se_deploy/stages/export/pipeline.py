@@ -69,14 +69,23 @@ class SourceModel:
 
 
 def export_model(config: ExportConfig, on_step: StepCallback | None = None) -> RunResult:
-    """Export, rewrite, check and verify one model; write its artifacts; fail loudly otherwise."""
-    clock = _StepClock(on_step)
+    """Export, rewrite, check and verify one model; write its artifacts; fail loudly otherwise.
+    --onnx and --module configs take their own routes (onnx_file, module_export)."""
+    if config.onnx is not None:
+        from se_deploy.stages.export.onnx_file import export_onnx_file
+
+        return export_onnx_file(config, on_step)
+    if config.module is not None:
+        from se_deploy.stages.export.module_export import export_module
+
+        return export_module(config, on_step)
+    clock = StepClock(on_step)
     require_writable_root(config.out)
     with clock("build model"):
         source = load_source_model(config)
     with clock("export to ONNX"):
         shape = (config.trace_batch, source.config.in_chans, source.input_size, source.input_size)
-        exported = export_onnx(source.module, shape, config.opset, config.dynamic_batch)
+        exported = export_onnx(source.module, shape, config.torch_opset, config.dynamic_batch)
     with clock("graph passes"):
         graph, records = run_passes(exported, export_passes(config.se_gate))
     with clock("find SE blocks"):
@@ -98,7 +107,7 @@ def export_model(config: ExportConfig, on_step: StepCallback | None = None) -> R
         "options": config.to_dict(),
         "export": {
             "exporter": EXPORTER,
-            "opset": config.opset,
+            "opset": config.torch_opset,
             "precision": PRECISION,
             "input": INPUT_NAME,
             "output": OUTPUT_NAME,
@@ -233,7 +242,7 @@ def require_se_blocks(model: onnx.ModelProto, spec: ModelSpec) -> list[SEBlock]:
 def require_valid_graph(model: onnx.ModelProto, name: str) -> None:
     try:
         onnx.checker.check_model(model, full_check=True)
-    except onnx.checker.ValidationError as exc:
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         first_line = str(exc).strip().splitlines()[0]
         raise VerificationError(
             f"{name}: the exported graph fails onnx.checker: {first_line}. Try another --opset"
@@ -278,7 +287,7 @@ def _input_shape(model: onnx.ModelProto) -> list[int | str]:
     return [dim.dim_param or dim.dim_value for dim in dims]
 
 
-class _StepClock:
+class StepClock:
     """Announces each step to the progress display and records its seconds for the manifest."""
 
     def __init__(self, on_step: StepCallback | None) -> None:

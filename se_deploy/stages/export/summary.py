@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from se_deploy.core.artifact import RunResult
+from se_deploy.core.checks import format_agreement
 from se_deploy.core.console import console, err_console, print_table
 from se_deploy.stages.export.config import ExportConfig
 from se_deploy.stages.export.pipeline import StepCallback
@@ -15,7 +16,7 @@ from se_deploy.stages.export.pipeline import StepCallback
 @contextlib.contextmanager
 def step_display(config: ExportConfig) -> Iterator[StepCallback]:
     """A spinner on stderr naming the running step (stdout stays clean for --json)."""
-    label = config.model or str(config.weights)
+    label = config.model or config.module or str(config.onnx or config.weights)
     with err_console.status(f"{label}: starting") as status:
         yield lambda step: status.update(f"{label}: {step}")
 
@@ -28,16 +29,20 @@ def print_export_summary(result: RunResult) -> None:
     fields = {
         "model": manifest["model"]["name"],
         "weights": weights.get("path")
+        or weights.get("file")
         or f"random init (seed {weights.get('seed')}, BN statistics settled)",
         "input": "x".join(str(d) for d in manifest["export"]["input_shape"]),
         "exporter / opset": f"{manifest['export']['exporter']} / {manifest['export']['opset']}",
         "nodes exported -> final": f"{graph['nodes_exported']} -> {graph['nodes']}",
         "SE blocks found / expected": f"{se['found']} / {se['expected']} {_se_kinds(se['blocks'])}",
     }
+    origin = manifest["model"].get("origin") or {}
+    reference = "the file" if origin.get("kind") == "onnx" else "PyTorch"
     for parity in manifest["verification"]["results"]:
-        fields[f"vs PyTorch, {parity['samples']} {parity['source']} inputs"] = (
+        fields[f"vs {reference}, {parity['samples']} {parity['source']} inputs"] = (
             f"max abs {parity['max_abs_diff']:.3g} (limit {parity['abs_limit']:.3g}), "
-            f"cosine {parity['min_cosine']:.6f}, top-1 agree {parity['top1_agreement']:.3f}, "
+            f"cosine {parity['min_cosine']:.6f}, top-1 agree "
+            f"{format_agreement(parity['top1_agreement'])}, "
             f"output range {parity['output_range']:.3g}"
         )
     fields["size / sha256"] = f"{output['bytes'] / 1e6:.2f} MB / {output['sha256'][:16]}"
@@ -52,6 +57,7 @@ def print_export_summary(result: RunResult) -> None:
             ("nodes_before", "nodes before"),
             ("nodes_after", "nodes after"),
             ("seconds", "s"),
+            ("skipped", "skipped"),
         ],
     )
     console.print(f"wrote {result.onnx_path} and {result.manifest_path.name}")

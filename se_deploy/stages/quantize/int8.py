@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import onnx
+from onnx import version_converter
 from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from se_deploy.core.errors import SeDeployError, VerificationError
+from se_deploy.core.onnx.graph import model_opset
 from se_deploy.core.onnx.qdq import absorb_clamps, strip_qdq
 from se_deploy.core.onnx.se_gate import collapse_se_gates
 from se_deploy.core.onnx.se_pattern import SEBlock, find_se_blocks
@@ -37,6 +39,7 @@ _METHODS = {
     CalibMethod.ENTROPY: CalibrationMethod.Entropy,
     CalibMethod.PERCENTILE: CalibrationMethod.Percentile,
 }
+INT8_MIN_OPSET = 13  # per-channel DequantizeLinear (its axis attribute) enters at 13
 _TYPES = {
     QuantScheme.S8S8: (QuantType.QInt8, QuantType.QInt8),
     QuantScheme.U8S8: (QuantType.QUInt8, QuantType.QInt8),
@@ -113,14 +116,33 @@ def quantize_int8(
 
 def _broadcast_gates(source: Path, workdir: Path) -> tuple[onnx.ModelProto, Path, int]:
     """The source with Resize-expanded SE gates (`export --se-gate resize`, an FP32 layout form)
-    back in broadcast form, the file holding it (written to `workdir` only when that changed
-    anything) and how many gates changed."""
-    model, collapsed = collapse_se_gates(onnx.load(str(source)))
-    if not collapsed:
+    back in broadcast form and at opset >= 13 (per-channel DequantizeLinear needs its `axis`),
+    the file holding it (written to `workdir` only when that changed anything) and how many
+    gates changed."""
+    loaded = onnx.load(str(source))
+    upgraded = at_least_opset(loaded, INT8_MIN_OPSET, source)
+    model, collapsed = collapse_se_gates(upgraded)
+    if not collapsed and upgraded is loaded:
         return model, source, 0
     path = workdir / "broadcast_gates.onnx"
     onnx.save(model, str(path))
     return model, path, collapsed
+
+
+def at_least_opset(model: onnx.ModelProto, opset: int, source: Path) -> onnx.ModelProto:
+    """`model` itself when its opset is >= `opset`, else a copy upgraded by onnx's version
+    converter; a model the converter cannot take is a one-line error."""
+    current = model_opset(model)
+    if current >= opset:
+        return model
+    try:
+        return version_converter.convert_version(model, opset)
+    except Exception as exc:  # the converter raises RuntimeError/ValueError per adapter
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SeDeployError(
+            f"'{source}' is at opset {current}; INT8 needs >= {opset} and onnx's version "
+            f"converter cannot upgrade it ({first}); re-export it with --opset {opset}"
+        ) from None
 
 
 def _absorb_clamps(

@@ -37,6 +37,7 @@ from se_deploy.data.calibration import (
     fixed_batches,
     image_input,
     load_images,
+    with_recorded_preprocess,
 )
 from se_deploy.stages.quantize.config import RANDOM, Precision, QuantConfig
 from se_deploy.stages.quantize.fp16 import clamped_values, convert_fp16
@@ -54,10 +55,12 @@ def quantize_artifact(
     if config.precision is Precision.FP16:
         quantized, details = _fp16(float_model, config)
     else:
-        quantized, details = _int8(source.path, target, config)
+        quantized, details = _int8(source.path, target, config, source.carried()["preprocess"])
     model_bytes = quantized.SerializeToString()
     start = time.perf_counter()
-    parity = verify_quantized(float_model, model_bytes, target, config)
+    parity = verify_quantized(
+        float_model, model_bytes, target, config, source.carried()["preprocess"]
+    )
     details["seconds"]["verify"] = round(time.perf_counter() - start, 3)
     if not parity.passed and config.enforce_check:
         raise VerificationError(
@@ -124,9 +127,11 @@ def _fp16(model: onnx.ModelProto, config: QuantConfig) -> tuple[onnx.ModelProto,
 
 
 def _int8(
-    path: Path, target: ImageInput, config: QuantConfig
+    path: Path, target: ImageInput, config: QuantConfig, recorded: dict[str, Any] | None
 ) -> tuple[onnx.ModelProto, dict[str, Any]]:
-    images = load_images(config.calib, target, CALIBRATION_SPLIT, config.data_dir)
+    images = with_recorded_preprocess(
+        load_images(config.calib, target, CALIBRATION_SPLIT, config.data_dir), recorded
+    )
     batch_size = target.batch or config.calib_batch_size  # a static batch wins
     stream = fixed_batches(images, batch_size, config.calib_size, config.seed, target.dtype)
     reader = BatchReader(target.name, stream)
@@ -153,11 +158,15 @@ def _int8(
 
 
 def verify_quantized(
-    float_model: onnx.ModelProto, model_bytes: bytes, target: ImageInput, config: QuantConfig
+    float_model: onnx.ModelProto,
+    model_bytes: bytes,
+    target: ImageInput,
+    config: QuantConfig,
+    recorded: dict[str, Any] | None = None,
 ) -> Parity:
     """Both models in ONNX Runtime on the same inputs; figures judged by the precision's
     tolerance. Inputs are cast to each model's own input dtype."""
-    batches = _verify_batches(target, config)
+    batches = _verify_batches(target, config, recorded)
     reference = session_outputs(open_session(float_model.SerializeToString()), batches)
     candidate_session = open_session(model_bytes)
     dtype = image_input(onnx.load_from_string(model_bytes)).dtype
@@ -167,12 +176,16 @@ def verify_quantized(
     )
 
 
-def _verify_batches(target: ImageInput, config: QuantConfig) -> list[np.ndarray]:
+def _verify_batches(
+    target: ImageInput, config: QuantConfig, recorded: dict[str, Any] | None
+) -> list[np.ndarray]:
     """The first `verify_size` test images of the verify set, or seeded normal inputs, in the
     export check's batch plan (sizes 1 and n-1 for a dynamic batch, else the static one)."""
     if config.verify_source == RANDOM:
         return random_batches(batch_plan(config.verify_size, target.batch), target.chw, config.seed)
-    images = load_images(config.verify_source, target, "test", config.data_dir)
+    images = with_recorded_preprocess(
+        load_images(config.verify_source, target, "test", config.data_dir), recorded
+    )
     plan = batch_plan(min(config.verify_size, len(images)), target.batch)
     loaded = [batch for batch, _ in images.batches(sum(plan), limit=sum(plan))]
     batches = split_batches(np.concatenate(loaded), plan) if loaded else []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from se_deploy.core.artifact import RunResult
+from se_deploy.core.checks import format_agreement
 from se_deploy.core.console import console, print_table
 
 
@@ -24,7 +25,7 @@ def print_quantize_summary(result: RunResult) -> None:
         fields[f"vs float, {parity['samples']} {parity['source']} inputs"] = (
             f"max abs {parity['max_abs_diff']:.3g} ({_judged(manifest, parity)}limit "
             f"{parity['abs_limit']:.3g}), cosine {parity['min_cosine']:.6f}, top-1 agree "
-            f"{parity['top1_agreement']:.3f}"
+            f"{format_agreement(parity['top1_agreement'])}"
             + (
                 ""
                 if manifest["verification"].get("enforced", True)

@@ -3,13 +3,14 @@
 A pipeline is a sequence of passes; `run_passes` applies one and records each pass's node counts
 for the manifest. `EXPORT_PASSES` is the order `se-deploy export` uses: gates are fused before
 SE canonicalization (which needs a one-op gate) and onnxsim runs on the cleaned graph;
-`export_passes` appends the opt-in SE gate form after it.
+`export_passes` appends the opt-in SE gate form after it. Each pass declares the opsets it may
+run on (`opsets.runs_on`); outside them it is skipped and its record says why.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,10 +23,9 @@ from se_deploy.stages.export.passes.dead_nodes import remove_dead_nodes
 from se_deploy.stages.export.passes.hard_sigmoid import fuse_hard_sigmoid
 from se_deploy.stages.export.passes.hard_swish import fuse_hard_swish
 from se_deploy.stages.export.passes.identity import remove_identity
+from se_deploy.stages.export.passes.opsets import GraphPass, runs_on, skip_reason
 from se_deploy.stages.export.passes.se_canonical import canonicalize_se
 from se_deploy.stages.export.passes.simplify import simplify
-
-GraphPass = Callable[[onnx.ModelProto], onnx.ModelProto]
 
 EXPORT_PASSES: tuple[GraphPass, ...] = (
     remove_identity,
@@ -38,7 +38,11 @@ EXPORT_PASSES: tuple[GraphPass, ...] = (
 )
 
 
-SE_GATE_FORMS: dict[str, tuple[GraphPass, ...]] = {"broadcast": (), "resize": (expand_se_gates,)}
+# Resize with a scales input exists from opset 11 on.
+SE_GATE_FORMS: dict[str, tuple[GraphPass, ...]] = {
+    "broadcast": (),
+    "resize": (runs_on(11)(expand_se_gates),),
+}
 
 
 def export_passes(se_gate: str = "broadcast") -> tuple[GraphPass, ...]:
@@ -52,6 +56,7 @@ class PassRecord:
     nodes_before: int
     nodes_after: int
     seconds: float
+    skipped: str | None = None  # why the pass did not run on this model (its opset)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,9 +69,10 @@ def run_passes(
     records = []
     for graph_pass in passes:
         before, start = node_count(model), time.perf_counter()
+        skipped = skip_reason(graph_pass, model)
         model = graph_pass(model)
         seconds = round(time.perf_counter() - start, 4)
-        records.append(PassRecord(graph_pass.__name__, before, node_count(model), seconds))
+        records.append(PassRecord(graph_pass.__name__, before, node_count(model), seconds, skipped))
     return model, records
 
 

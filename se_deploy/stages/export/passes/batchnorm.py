@@ -20,8 +20,10 @@ from se_deploy.core.onnx.graph import (
     replace_roots,
     working_copy,
 )
+from se_deploy.stages.export.passes.opsets import runs_on
 
 
+@runs_on(1)
 def fold_batchnorm(model: onnx.ModelProto) -> onnx.ModelProto:
     model = working_copy(model)
     index = GraphIndex(model)

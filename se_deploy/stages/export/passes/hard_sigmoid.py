@@ -19,8 +19,10 @@ from se_deploy.stages.export.passes.affine import (
     shifted_clip,
     split_scalar,
 )
+from se_deploy.stages.export.passes.opsets import runs_on
 
 
+@runs_on(6)
 def fuse_hard_sigmoid(model: onnx.ModelProto) -> onnx.ModelProto:
     model = working_copy(model)
     index = GraphIndex(model)

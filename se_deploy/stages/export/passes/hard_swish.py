@@ -11,8 +11,10 @@ from onnx import helper
 
 from se_deploy.core.onnx.graph import GraphIndex, attribute, prune, replace_roots, working_copy
 from se_deploy.stages.export.passes.affine import close, scaling, shifted_clip
+from se_deploy.stages.export.passes.opsets import runs_on
 
 
+@runs_on(14)
 def fuse_hard_swish(model: onnx.ModelProto) -> onnx.ModelProto:
     model = working_copy(model)
     index = GraphIndex(model)

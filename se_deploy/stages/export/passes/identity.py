@@ -9,8 +9,10 @@ from __future__ import annotations
 import onnx
 
 from se_deploy.core.onnx.graph import prune, rename_inputs, set_nodes, working_copy
+from se_deploy.stages.export.passes.opsets import runs_on
 
 
+@runs_on(1)
 def remove_identity(model: onnx.ModelProto) -> onnx.ModelProto:
     """Bypass every Identity except those that produce a graph output (the output name is API)."""
     model = working_copy(model)

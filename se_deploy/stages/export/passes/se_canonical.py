@@ -1,10 +1,16 @@
 """Rewrite every SE block into the canonical form the SE finder, quantizers and runtimes expect.
 
-    x -> GlobalAveragePool|GlobalMaxPool -> Conv 1x1 -> Relu -> Conv 1x1 -> gate -> Mul(x, .)
+    x -> GlobalAveragePool|GlobalMaxPool -> Conv 1x1 -> activation -> Conv 1x1 -> gate -> Mul(x, .)
 
 Blocks exported from Linear layers or mean/max reductions (ReduceMean/ReduceMax or a whole-map
-pool, Gemm or MatMul+Add, Reshape/Flatten/Squeeze/Unsqueeze in between) lose their shape ops:
-the FC weights become 1x1 Conv weights, so the block stays NCHW from squeeze to Mul. Run after
+pool, Gemm or MatMul+Add, a Conv with its bias as a separate Add, Reshape/Flatten/Squeeze/
+Unsqueeze in between, an Expand of the gate) lose their shape ops: the FC weights become 1x1
+Conv weights with their biases inside, so the block stays NCHW from squeeze to Mul. The
+activation between the FCs (Relu, SiLU, HardSwish, ...) is copied as it is: it is elementwise,
+so it computes the same on (N, C, 1, 1) as on (N, C). An NHWC block (tf2onnx / Keras: ReduceMean
+over axes 1, 2, MatMul FCs, the gate broadcast over (N, 1, 1, C)) becomes the canonical block
+between a Transpose to NCHW and one back, which ONNX Runtime's transpose optimizer cancels
+against the exporter's own Transposes around the neighbouring convs. Run after
 `fuse_hard_sigmoid` so an arithmetic hard-sigmoid gate is already one op.
 """
 
@@ -24,13 +30,16 @@ from se_deploy.core.onnx.graph import (
 )
 from se_deploy.core.onnx.se_pattern import (
     SQUEEZE_OPS,
+    Activation,
     FullyConnected,
     SEMatch,
     common_prefix,
     scan_se,
 )
+from se_deploy.stages.export.passes.opsets import runs_on
 
 
+@runs_on(7)
 def canonicalize_se(model: onnx.ModelProto) -> onnx.ModelProto:
     model = working_copy(model)
     matches, _ = scan_se(GraphIndex(model, with_shapes=True), strict=False)
@@ -48,22 +57,71 @@ def canonicalize_se(model: onnx.ModelProto) -> onnx.ModelProto:
 def _canonical_nodes(
     graph: onnx.GraphProto, names: NameAllocator, match: SEMatch
 ) -> list[onnx.NodeProto]:
-    """The canonical block, ending in a Mul that keeps the old Mul's name and output."""
+    """The canonical block, ending in a Mul (or, for NHWC, a Transpose back) that keeps the old
+    Mul's output name."""
     scope = common_prefix(match.nodes) or match.mul.name
-    roles = ("squeeze", "reduce", "relu", "expand", "gate")
+    if match.channels_last:
+        return _channels_last_nodes(graph, names, match, scope)
+    return _block_nodes(graph, names, match, scope, match.x, match.mul.output[0], match.mul.name)
+
+
+def _channels_last_nodes(
+    graph: onnx.GraphProto, names: NameAllocator, match: SEMatch, scope: str
+) -> list[onnx.NodeProto]:
+    """Transpose NHWC x to NCHW, the canonical block, and its output back to NHWC."""
+    x_nchw, y_nchw = names(f"{scope}/to_nchw_output_0"), names(f"{scope}/mul_nchw_output_0")
+    return [
+        helper.make_node(
+            "Transpose", [match.x], [x_nchw], name=names(f"{scope}/to_nchw"), perm=[0, 3, 1, 2]
+        ),
+        *_block_nodes(graph, names, match, scope, x_nchw, y_nchw, names(f"{scope}/mul")),
+        helper.make_node(
+            "Transpose", [y_nchw], [match.mul.output[0]], name=match.mul.name, perm=[0, 2, 3, 1]
+        ),
+    ]
+
+
+def _block_nodes(
+    graph: onnx.GraphProto,
+    names: NameAllocator,
+    match: SEMatch,
+    scope: str,
+    x: str,
+    output: str,
+    mul_name: str,
+) -> list[onnx.NodeProto]:
+    """squeeze -> reduce Conv -> activation -> expand Conv -> gate -> Mul(x, scale) = output."""
+    roles = ("squeeze", "reduce", "act", "expand", "gate")
     pooled, reduced, activated, expanded, scale = (names(f"{scope}/{r}_output_0") for r in roles)
     gate = helper.make_node(match.gate.op_type, [expanded], [scale], name=names(f"{scope}/gate"))
     gate.attribute.extend(match.gate.attribute)
     return [
-        helper.make_node(
-            SQUEEZE_OPS[match.squeeze], [match.x], [pooled], name=names(f"{scope}/squeeze")
-        ),
+        helper.make_node(SQUEEZE_OPS[match.squeeze], [x], [pooled], name=names(f"{scope}/squeeze")),
         _conv(graph, names, f"{scope}/reduce", pooled, reduced, match.reduce),
-        helper.make_node("Relu", [reduced], [activated], name=names(f"{scope}/relu")),
+        *_activation_nodes(names, scope, match.activation, reduced, activated),
         _conv(graph, names, f"{scope}/expand", activated, expanded, match.expand),
         gate,
-        helper.make_node("Mul", [match.x, scale], [match.mul.output[0]], name=match.mul.name),
+        helper.make_node("Mul", [x, scale], [output], name=mul_name),
     ]
+
+
+def _activation_nodes(
+    names: NameAllocator, scope: str, activation: Activation, source: str, output: str
+) -> list[onnx.NodeProto]:
+    """Copies of the activation's nodes reading `source` and writing `output`; tensors inside a
+    two-node activation (SiLU's sigmoid) get fresh names, constant inputs (Clip bounds) stay."""
+    renamed = {activation.input: source, activation.output: output}
+    copies = []
+    for node in activation.nodes:
+        for tensor in node.output:
+            renamed.setdefault(tensor, names(f"{scope}/{node.op_type.lower()}_output_0"))
+        copy = onnx.NodeProto()
+        copy.CopyFrom(node)
+        copy.name = names(f"{scope}/{node.op_type.lower()}")
+        copy.input[:] = [renamed.get(tensor, tensor) for tensor in node.input]
+        copy.output[:] = [renamed[tensor] for tensor in node.output]
+        copies.append(copy)
+    return copies
 
 
 def _conv(

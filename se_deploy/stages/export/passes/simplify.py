@@ -11,8 +11,10 @@ import inspect
 import onnx
 
 from se_deploy.core.onnx.graph import clone, order_value_info
+from se_deploy.stages.export.passes.opsets import runs_on
 
 
+@runs_on(7)
 def simplify(model: onnx.ModelProto) -> onnx.ModelProto:
     """Run onnxsim without its random-input check (export verifies against PyTorch instead)."""
     import onnxsim
