@@ -133,7 +133,13 @@ class ExportConfig:
         return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-shaped (paths as strings, tuples as lists), so a manifest read back compares
+        equal to the config that wrote it (the suite's staleness check does)."""
         return {
-            key: str(value) if isinstance(value, Path) else value
+            key: str(value)
+            if isinstance(value, Path)
+            else list(value)
+            if isinstance(value, tuple)
+            else value
             for key, value in dataclasses.asdict(self).items()
         }
