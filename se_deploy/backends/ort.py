@@ -6,9 +6,11 @@ this module alone.
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -43,6 +45,22 @@ _LEVELS = {
     GraphOptimization.ALL: "ORT_ENABLE_ALL",
 }
 _GPU_HINT = "pip install onnxruntime-gpu in place of onnxruntime"
+CPU_BUILD_MANIFEST = "build-ort-cpu.json"  # `se-deploy build --backend ort` beside its graph
+NCHWC_DOMAIN = "com.microsoft.nchwc"
+# The x86 features MLAS picks kernels by (recorded with a machine-specific build).
+_ISA_FLAGS = (
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_int8",
+)
 
 
 class OrtRunner(Runner):
@@ -77,6 +95,10 @@ class OrtRunner(Runner):
     ) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
         path = require_file(artifact, self.artifact_kind, self.suffixes)
         self._profile: list[LayerTime] | None = None
+        built = machine_build(path)
+        if built is not None:  # the work is done: load as the build recorded
+            require_valid_here(path, built)
+            options = replace(options, graph_optimization=GraphOptimization.DISABLED)
         self._session = open_session(path, options, [self.providers[options.device]])
         return (
             tuple(_spec(arg) for arg in self._session.get_inputs()),
@@ -158,6 +180,93 @@ def open_session(
         ort_errors.NotImplemented,
     ) as exc:
         raise SeDeployError(f"onnxruntime cannot load {where}: {_first_line(exc)}") from None
+
+
+def machine_build(path: Path) -> dict[str, Any] | None:
+    """The build record of a graph `se-deploy build --backend ort --graph-opt all` wrote (the
+    `optimized_model` section of the build manifest beside it), or None for any other file."""
+    record_path = path.parent / CPU_BUILD_MANIFEST
+    if not record_path.is_file():
+        return None
+    try:
+        optimized = (json.loads(record_path.read_text()).get("ort") or {}).get("optimized_model")
+    except json.JSONDecodeError:
+        return None
+    if not optimized or optimized.get("path") != path.name or optimized.get("portable", True):
+        return None
+    return optimized
+
+
+def require_valid_here(path: Path, optimized: dict[str, Any]) -> None:
+    """Refuse, in one line, a machine-specific graph from another ORT version or NCHWc block
+    size: its blocked weight layouts and contrib ops are only what that ORT on that CPU wrote."""
+    recorded = optimized.get("valid_for") or {}
+    here = machine_facts()
+    differs = [
+        f"{key} {recorded.get(key)} (here {here[key]})"
+        for key in ("onnxruntime", "nchwc_block")
+        if recorded.get(key) != here[key]
+    ]
+    if differs:
+        source = optimized.get("source") or "<its source ONNX>"
+        raise SeDeployError(
+            f"'{path}' was optimized for {', '.join(differs)}; rebuild it here with "
+            f"`se-deploy build --backend ort --graph-opt all --input {source}`"
+        )
+
+
+def machine_facts() -> dict[str, Any]:
+    """What a machine-specific ORT graph is valid for: ORT's version, the NCHWc block size,
+    and (recorded for people, not checked) the CPU's vector-ISA flags."""
+    import onnxruntime as ort
+
+    return {
+        "onnxruntime": ort.__version__,
+        "nchwc_block": nchwc_block_size(),
+        "cpu_flags": cpu_flags(),
+    }
+
+
+@functools.cache
+def nchwc_block_size() -> int | None:
+    """MlasNchwcGetBlockSize() of this machine (16 with AVX-512, 8 with AVX2; None where ORT
+    has no NCHWc layout), read off the graph ORT optimizes for a probe: a 1x1 Conv with 4
+    output channels, whose weight the NCHWc transformer pads to one whole block."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((4, 64, 1, 1), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"])],
+        "nchwc_probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 4])],
+        [weight],
+    )
+    probe = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with tempfile.TemporaryDirectory(prefix="se-deploy-nchwc-") as tmp:
+        saved = Path(tmp) / "probe.onnx"
+        open_session(probe.SerializeToString(), RunnerOptions(optimized_model_path=saved))
+        optimized = onnx.load(str(saved))
+    dims = [
+        list(init.dims)
+        for node in optimized.graph.node
+        if node.domain == NCHWC_DOMAIN and node.op_type == "Conv"
+        for init in optimized.graph.initializer
+        if init.name == node.input[1]
+    ]
+    return int(dims[0][0]) if dims else None
+
+
+def cpu_flags() -> list[str]:
+    """This CPU's vector-ISA flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    present = set(line.partition(":")[2].split())
+    return [flag for flag in _ISA_FLAGS if flag in present]
 
 
 def session_outputs(session: Any, batches: Sequence[np.ndarray]) -> np.ndarray:

@@ -16,7 +16,14 @@ def build_command(
     precision: str = typer.Option("fp32", help="With --model: fp32, fp16, int8, int8-sefloat."),
     provider: str = typer.Option("cpu", help="ort: cpu, cuda or tensorrt (onnxruntime-gpu)."),
     graph_opt: str = typer.Option(
-        "extended", help="ort: level of the saved graph; up to extended is portable, all is not."
+        "extended",
+        help="ort: level of the saved graph; up to extended is portable, all (NCHWc layout, "
+        "fastest on CPU) is valid for this ORT version and NCHWc block size only.",
+    ),
+    se_gates: str = typer.Option(
+        "nchwc",
+        help="ort cpu at --graph-opt all: nchwc applies SE gates inside ORT's NCHWc layout "
+        "(exact; the form per block is in the manifest), ort keeps ORT's NCHW Mul.",
     ),
     threads: int = typer.Option(0, help="ort: intra-op threads for the session config."),
     inter_threads: int = typer.Option(0, help="ort: inter-op threads for the session config."),
@@ -55,6 +62,7 @@ def build_command(
         backend=backend,
         provider=provider,
         graph_opt=graph_opt,
+        se_gates=se_gates,
         threads=threads,
         inter_threads=inter_threads,
         engine_precision=engine_precision,

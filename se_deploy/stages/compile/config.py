@@ -39,7 +39,15 @@ class EnginePrecision(enum.StrEnum):
     INT8 = "int8"
 
 
-_ORT_ONLY = ("provider", "graph_opt", "threads", "inter_threads")
+class SeGates(enum.StrEnum):
+    """Where SE gates run in an ORT CPU graph saved at level `all`: `nchwc` applies them inside
+    ORT's NCHWc layout (stages.compile.nchwc_se), `ort` keeps ORT's NCHW Mul between reorders."""
+
+    NCHWC = "nchwc"
+    ORT = "ort"
+
+
+_ORT_ONLY = ("provider", "graph_opt", "threads", "inter_threads", "se_gates")
 _TRT_ONLY = (
     "engine_precision",
     "min_batch",
@@ -59,6 +67,7 @@ _ENUM_FIELDS = {
     "provider": OrtProvider,
     "graph_opt": GraphOptimization,
     "engine_precision": EnginePrecision,
+    "se_gates": SeGates,
 }
 
 
@@ -72,6 +81,7 @@ class BuildConfig:
     graph_opt: GraphOptimization = GraphOptimization.EXTENDED  # portable on CPU
     threads: int = 0  # intra-op threads recorded in the session config; 0 = ORT's default
     inter_threads: int = 0
+    se_gates: SeGates = SeGates.NCHWC  # CPU provider at level all only
     # TensorRT
     engine_precision: EnginePrecision = EnginePrecision.AUTO
     min_batch: int = 1
@@ -99,9 +109,25 @@ class BuildConfig:
             raise SeDeployError("bad build options: " + "; ".join(problems))
 
     def _ort_problems(self) -> list[str]:
+        problems = []
         if self.threads < 0 or self.inter_threads < 0:
-            return ["--threads/--inter-threads must be >= 0 (0 = ONNX Runtime's default)"]
-        return []
+            problems.append("--threads/--inter-threads must be >= 0 (0 = ONNX Runtime's default)")
+        if self.se_gates is not SeGates.NCHWC and not self.places_se_gates_possible:
+            problems.append(
+                "--se-gates places gates in ORT's NCHWc layout: only with --provider cpu "
+                "--graph-opt all; drop it"
+            )
+        return problems
+
+    @property
+    def places_se_gates_possible(self) -> bool:
+        """Whether the saved graph has ORT's NCHWc layout (CPU provider, level all)."""
+        return self.provider is OrtProvider.CPU and self.graph_opt is GraphOptimization.ALL
+
+    @property
+    def places_se_gates(self) -> bool:
+        """Whether the build rewrites SE gates into the NCHWc layout (stages.compile.nchwc_se)."""
+        return self.places_se_gates_possible and self.se_gates is SeGates.NCHWC
 
     def _trt_problems(self) -> list[str]:
         problems = []

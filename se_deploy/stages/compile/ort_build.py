@@ -23,6 +23,7 @@ from se_deploy.backends import Device, GraphOptimization, RunnerOptions
 from se_deploy.backends.ort import (
     OrtRunner,
     OrtTensorrtRunner,
+    machine_facts,
     open_session,
     session_options,
     session_outputs,
@@ -48,6 +49,10 @@ TRT_CACHE_DIR = "ort-trt-cache"
 VERIFY_SAMPLES = 8
 # A GPU provider may compute in TF32/FP16; the CPU file must match the source as an fp32 export.
 GPU_TOLERANCE = Tolerance(max_abs=1e-2, min_cosine=0.999, min_top1_agreement=0.98)
+# SE gates placed in NCHWc: the depthwise-1x1 and pooled forms do the same float products (bit
+# identical or within a rounding of the pool's sum); scaled depthwise weights reassociate one
+# product per tap: within 1e-5 of the output range.
+NCHWC_SE_TOLERANCE = Tolerance(max_abs=1e-5)
 
 
 def ort_unavailable(config: BuildConfig) -> str | None:
@@ -78,8 +83,12 @@ def build_ort(source: OnnxSource, config: BuildConfig) -> tuple[dict[str, bytes]
         provider_options = _provider_options(config, source, work / TRT_CACHE_DIR)
         session = open_session(source.path, options, [(provider, provider_options)])
         built = (work / "optimized.onnx").read_bytes() if cpu else None
-        checked = _unoptimized_session(work / "optimized.onnx") if cpu else session
-        parity = _verify(source.path, checked, FP32 if cpu else GPU_TOLERANCE)
+        placement = _place_se_gates(source, built) if config.places_se_gates else None
+        if placement is not None:
+            built = placement["model"]
+        tolerance = (NCHWC_SE_TOLERANCE if placement else FP32) if cpu else GPU_TOLERANCE
+        checked = _unoptimized_session(built) if cpu else session
+        parity = _verify(source.path, checked, tolerance)
         files = {optimized_name(config): built} if cpu else _cache_files(work / TRT_CACHE_DIR)
         record = {
             "provider": provider,
@@ -90,7 +99,7 @@ def build_ort(source: OnnxSource, config: BuildConfig) -> tuple[dict[str, bytes]
                 "graph_optimization_level": str(config.graph_opt),
                 "execution_mode": str(so.execution_mode),
             },
-            "optimized_model": _optimized_record(config, built) if cpu else None,
+            "optimized_model": _optimized_record(config, built, source, placement) if cpu else None,
             "verification": {
                 "reference": "source ONNX on ORT CPU (level all)",
                 "results": [parity.to_dict()],
@@ -106,11 +115,34 @@ def build_ort(source: OnnxSource, config: BuildConfig) -> tuple[dict[str, bytes]
     return files, record
 
 
-def _unoptimized_session(path: Path) -> Any:
+def _unoptimized_session(model: bytes) -> Any:
     """The saved graph loaded as a deployment would: optimizations off, CPU provider."""
 
     options = RunnerOptions(graph_optimization=GraphOptimization.DISABLED)
-    return open_session(path, options, [PROVIDERS[OrtProvider.CPU][0]])
+    return open_session(model, options, [PROVIDERS[OrtProvider.CPU][0]])
+
+
+def _place_se_gates(source: OnnxSource, optimized: bytes) -> dict[str, Any]:
+    """ORT's level-`all` graph with every SE gate it left in NCHW placed in the NCHWc layout
+    (stages.compile.nchwc_se), the blocks found on the source graph by the SE finder."""
+    from se_deploy.core.errors import SeDeployError
+    from se_deploy.core.onnx.se_pattern import find_se_blocks
+    from se_deploy.stages.compile.nchwc_se import place_se_gates
+
+    block_size = machine_facts()["nchwc_block"]
+    if block_size is None:
+        raise SeDeployError(
+            "ONNX Runtime has no NCHWc layout on this CPU, so there are no SE gates to place; "
+            "build with --se-gates ort"
+        )
+    blocks = find_se_blocks(onnx.load(str(source.path), load_external_data=False))
+    model, placements = place_se_gates(
+        onnx.load_from_string(optimized), blocks, block_size
+    )
+    return {
+        "model": model.SerializeToString(),
+        "blocks": [placement.to_dict() for placement in placements],
+    }
 
 
 def _provider_options(config: BuildConfig, source: OnnxSource, cache_dir: Path) -> dict:
@@ -149,7 +181,9 @@ def _verify(source: Path, session: Any, tolerance: Tolerance):
     return compare_outputs(reference, session_outputs(session, batches), "random", tolerance)
 
 
-def _optimized_record(config: BuildConfig, data: bytes) -> dict[str, Any]:
+def _optimized_record(
+    config: BuildConfig, data: bytes, source: OnnxSource, placement: dict[str, Any] | None
+) -> dict[str, Any]:
     model = onnx.load_from_string(data)
     ops = Counter(f"{n.domain}:{n.op_type}" if n.domain else n.op_type for n in model.graph.node)
     note = (
@@ -166,4 +200,21 @@ def _optimized_record(config: BuildConfig, data: bytes) -> dict[str, Any]:
         "nodes": len(model.graph.node),
         "ops": dict(sorted(ops.items())),
         "load_with": "graph optimization disabled (the work is done)",
+        "session_options": {"graph_optimization_level": str(GraphOptimization.DISABLED)},
+        **({} if config.portable else {"valid_for": machine_facts()}),
+        "source": str(source.path),
+        "se_gates": _se_gates_record(config, placement),
     }
+
+
+def _se_gates_record(config: BuildConfig, placement: dict[str, Any] | None) -> dict[str, Any]:
+    """Which form each SE block's gate took (nchwc_se.GateForm), or why none was placed."""
+    if placement is None:
+        why = (
+            "kept as ORT placed them (--se-gates ort)"
+            if config.places_se_gates_possible
+            else "no NCHWc layout below --graph-opt all"
+        )
+        return {"placed": False, "note": why}
+    forms = Counter(block["form"] for block in placement["blocks"])
+    return {"placed": True, "forms": dict(sorted(forms.items())), "blocks": placement["blocks"]}

@@ -45,6 +45,15 @@ def _ort_fields(ort: dict[str, Any]) -> dict[str, Any]:
     optimized = ort["optimized_model"]
     if optimized:
         fields["optimized graph"] = f"{optimized['nodes']} nodes, portable {optimized['portable']}"
+        gates = optimized.get("se_gates") or {}
+        if gates.get("placed"):
+            forms = ", ".join(f"{form} {count}" for form, count in gates["forms"].items())
+            fields["SE gates in NCHWc"] = forms or "no SE blocks"
+        if "valid_for" in optimized:
+            facts = optimized["valid_for"]
+            fields["valid for"] = (
+                f"onnxruntime {facts['onnxruntime']}, NCHWc block {facts['nchwc_block']}"
+            )
     return fields
 
 

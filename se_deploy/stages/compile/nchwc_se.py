@@ -1,0 +1,297 @@
+"""Apply each SE gate inside ONNX Runtime's NCHWc blocked layout, exactly.
+
+ORT's NCHWc transformer (onnxruntime/core/optimizer/nchwc_transformer.cc) keeps an SE block's
+global pool and both FC convs (with the gate activation fused) in the blocked layout, but a Mul
+whose inputs differ in shape falls through `TransformBinary`: the map and the gate each get a
+ReorderOutput, the Mul runs in NCHW and a ReorderInput takes the product back. On the graph ORT
+saved after its optimizations (`optimized_model_filepath`) this pass replaces that detour:
+
+- `depthwise-weights`: the scaled map feeds only depthwise NchwcConvs (MobileNet v1: the next
+  block's 3x3). DW(x * g) = DW'(x) with W' = W * g per channel, so the gate scales the weights
+  (C*k*k multiplies instead of C*H*W) and the map never leaves the layout. `NchwcConv::Compute`
+  (contrib_ops/cpu/nchwc_ops.cc) reads its weight tensor on every run, no prepacking, so W' may
+  be computed in the graph. The weight ORT stored is already in its OIHWBo order
+  (MlasReorderFilterOIHWBo: [C/B][k][k][B]), so the gate is broadcast as (C/B, 1, B).
+- `depthwise-1x1`: any other NCHWc consumer (a 1x1 projection, a residual Add): a depthwise 1x1
+  NchwcConv whose weight is the gate. An NCHWc tensor of shape (1, Cpad, 1, 1) is laid out like
+  a plain vector, so the gate reshaped to (Cpad, 1, 1, 1) is that conv's weight as is; one
+  product per element, the same float multiply the NCHW Mul did (bit-identical outputs).
+- `pooled`: the scaled map only feeds the head's GlobalAveragePool: mean(x * g) = g * mean(x),
+  so the pool runs in NCHWc on x and the gate multiplies the pooled vector.
+- `kept`: anything else stays as ORT had it, with the reason in the manifest.
+
+Hand-written on onnx protos rather than with an optimizer library: no maintained tool knows
+ORT's com.microsoft.nchwc ops or their blocked layouts.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from se_deploy.core.onnx.graph import (
+    GraphIndex,
+    NameAllocator,
+    add_initializer,
+    attribute,
+    prune,
+    replace_roots,
+    working_copy,
+)
+from se_deploy.core.onnx.se_pattern import SEBlock
+
+NCHWC_DOMAIN = "com.microsoft.nchwc"
+
+
+class GateForm(enum.StrEnum):
+    WEIGHTS = "depthwise-weights"  # (a) the gate scales the consuming depthwise conv's weights
+    CONV = "depthwise-1x1"  # (b) a depthwise 1x1 NchwcConv with the gate as its weight
+    POOLED = "pooled"  # (c) the head pool runs on x, the gate scales the pooled vector
+    KEPT = "kept"  # left as ORT had it (reason recorded)
+
+
+@dataclass(frozen=True)
+class BlockPlacement:
+    """Where one SE block's gate ended up, and why."""
+
+    block: str
+    form: GateForm
+    consumer: str  # what reads the scaled map, as found in ORT's graph
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "block": self.block,
+            "form": str(self.form),
+            "consumer": self.consumer,
+            **({"reason": self.reason} if self.reason else {}),
+        }
+
+
+@dataclass
+class _Rewrite:
+    """Replacements collected over one scan of an unmodified graph, applied at the end."""
+
+    model: onnx.ModelProto
+    names: NameAllocator
+    replacements: dict[str, list[onnx.NodeProto]] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
+
+    def constant(self, base: str, value: np.ndarray) -> str:
+        return add_initializer(self.model.graph, self.names, base, value)
+
+    def node(self, op: str, inputs: list[str], outputs: list[str], domain: str = "", **attrs):
+        return helper.make_node(
+            op, inputs, outputs, name=self.names(f"se_nchwc/{op}"), domain=domain, **attrs
+        )
+
+
+ALL_FORMS = frozenset({GateForm.WEIGHTS, GateForm.CONV, GateForm.POOLED})
+
+
+def place_se_gates(
+    optimized: onnx.ModelProto,
+    blocks: Iterable[SEBlock],
+    block_size: int,
+    forms: frozenset[GateForm] = ALL_FORMS,
+) -> tuple[onnx.ModelProto, list[BlockPlacement]]:
+    """Rewrite every SE gate Mul ORT left in NCHW between reorders; `blocks` come from the SE
+    finder on the source graph (ORT keeps the NCHW tensor names), `block_size` is the NCHWc
+    block of the machine that optimized the graph (16 with AVX-512, 8 with AVX2). `forms`
+    limits the forms tried (the bit-exact `depthwise-1x1` alone, for comparisons)."""
+    model = working_copy(optimized)
+    index = GraphIndex(model)
+    rewrite = _Rewrite(model, NameAllocator(model.graph))
+    placements = [_place(index, rewrite, block, block_size, forms) for block in blocks]
+    for node in model.graph.node:
+        if node.name in rewrite.removed:
+            rewrite.replacements.setdefault(node.name, [])
+    model = replace_roots(model, rewrite.replacements)
+    return prune(model), placements
+
+
+def _place(
+    index: GraphIndex, rewrite: _Rewrite, block: SEBlock, size: int, forms: frozenset[GateForm]
+) -> BlockPlacement:
+    mul = index.producer.get(block.output)
+    reorders = [index.producer.get(name) for name in mul.input] if mul is not None else []
+    if mul is None or mul.op_type != "Mul" or mul.domain or not all(map(_is_reorder_out, reorders)):
+        return BlockPlacement(block.name, GateForm.KEPT, "-", "the gate Mul is not between reorders")
+    gate_at = list(mul.input).index(block.scale)
+    gate, x = reorders[gate_at].input[0], reorders[1 - gate_at].input[0]
+    readers = index.consumers.get(block.output, [])
+    consumer = _describe(index, readers)
+    if block.output in index.graph_outputs:
+        return BlockPlacement(block.name, GateForm.KEPT, consumer, "the scaled map is an output")
+    padded = -(-block.channels // size) * size
+    pooled = GateForm.POOLED in forms and len(readers) == 1
+    if pooled and _op(readers[0]) == "GlobalAveragePool":
+        _pooled(rewrite, mul, readers[0], x, gate, block.channels)
+        form = GateForm.POOLED
+    elif (
+        GateForm.WEIGHTS in forms
+        and (dwconvs := _depthwise_readers(index, readers, padded)) is not None
+    ):
+        _scaled_weights(index, rewrite, mul, readers[0], dwconvs, x, gate, size)
+        form = GateForm.WEIGHTS
+    elif GateForm.CONV in forms and any(_op(n) == "nchwc:ReorderInput" for n in readers):
+        _gate_conv(rewrite, mul, readers, x, gate, padded, block.channels)
+        form = GateForm.CONV
+    else:
+        return BlockPlacement(
+            block.name, GateForm.KEPT, consumer, "every reader of the scaled map runs in NCHW"
+        )
+    rewrite.removed.add(mul.name)
+    for reorder in reorders:
+        if all(node.name == mul.name for node in index.consumers[reorder.output[0]]):
+            rewrite.removed.add(reorder.name)
+    return BlockPlacement(block.name, form, consumer)
+
+
+def _describe(index: GraphIndex, readers: list[onnx.NodeProto]) -> str:
+    """What reads the scaled map, looking through ReorderInput: 'nchwc:Conv dw3x3, Add'."""
+    names = set()
+    for node in readers:
+        if _op(node) == "nchwc:ReorderInput":
+            names |= {_conv_kind(index, n) for n in index.consumers.get(node.output[0], [])}
+        else:
+            names.add(_op(node))
+    return ", ".join(sorted(names)) or "graph output"
+
+
+def _conv_kind(index: GraphIndex, node: onnx.NodeProto) -> str:
+    weight = index.initializers.get(node.input[1]) if len(node.input) > 1 else None
+    if "Conv" not in node.op_type or weight is None:
+        return _op(node)
+    kind = "dw" if weight.dims[1] == 1 and attribute(node, "group", 1) > 1 else "conv"
+    return f"{_op(node)} {kind}{weight.dims[2]}x{weight.dims[3]}"
+
+
+def _op(node: onnx.NodeProto) -> str:
+    return f"nchwc:{node.op_type}" if node.domain == NCHWC_DOMAIN else node.op_type
+
+
+def _is_reorder_out(node: onnx.NodeProto | None) -> bool:
+    return node is not None and _op(node) == "nchwc:ReorderOutput"
+
+
+def _depthwise_readers(
+    index: GraphIndex, readers: list[onnx.NodeProto], padded: int
+) -> list[onnx.NodeProto] | None:
+    """The depthwise NchwcConvs that alone read the scaled map (through its one ReorderInput),
+    each with a stored weight of `padded` channels; None when the map has any other reader."""
+    if len(readers) != 1 or _op(readers[0]) != "nchwc:ReorderInput":
+        return None
+    blocked = readers[0].output[0]
+    convs = index.consumers.get(blocked, [])
+    if not convs or blocked in index.graph_outputs:
+        return None
+    for conv in convs:
+        weight = index.initializers.get(conv.input[1]) if len(conv.input) > 1 else None
+        if (
+            _op(conv) != "nchwc:Conv"
+            or conv.input[0] != blocked
+            or weight is None
+            or list(weight.dims[:2]) != [padded, 1]
+            or attribute(conv, "group", 1) != padded
+        ):
+            return None
+    return convs
+
+
+def _pooled(
+    rewrite: _Rewrite, mul: onnx.NodeProto, pool: onnx.NodeProto, x: str, gate: str, channels: int
+) -> None:
+    """(c) mean(x * g) = g * mean(x): pool x in NCHWc, scale the (1, Cpad, 1, 1) vector."""
+    pooled, scaled = rewrite.names(f"{pool.output[0]}_nchwc"), rewrite.names(f"{mul.output[0]}_v")
+    rewrite.replacements[mul.name] = [
+        rewrite.node("GlobalAveragePool", [x], [pooled], NCHWC_DOMAIN),
+        rewrite.node("Mul", [pooled, gate], [scaled]),
+        rewrite.node(
+            "ReorderOutput", [scaled], [pool.output[0]], NCHWC_DOMAIN, channels=channels
+        ),
+    ]
+    rewrite.removed.add(pool.name)
+
+
+def _scaled_weights(
+    index: GraphIndex,
+    rewrite: _Rewrite,
+    mul: onnx.NodeProto,
+    reorder_in: onnx.NodeProto,
+    convs: list[onnx.NodeProto],
+    x: str,
+    gate: str,
+    size: int,
+) -> None:
+    """(a) DW(x * g) = DW'(x), W' = W * g: the stored OIHWBo weight [C/B][k*k][B] times the
+    gate as (C/B, 1, B), per run; the conv then reads x straight from its producer."""
+    nodes: list[onnx.NodeProto] = []
+    for conv in convs:
+        weight = index.initializers[conv.input[1]]
+        dims = list(weight.dims)
+        blocks, taps = dims[0] // size, int(np.prod(dims[2:]))
+        gate_shape = rewrite.constant(f"{gate}_blocks", np.array([blocks, 1, size], np.int64))
+        weight_shape = rewrite.constant(
+            f"{weight.name}_blocks", np.array([blocks, taps, size], np.int64)
+        )
+        stored_shape = rewrite.constant(f"{weight.name}_shape", np.array(dims, np.int64))
+        g, w, scaled, out = (
+            rewrite.names(f"{conv.name}/{part}") for part in ("gate", "w", "w_scaled", "weight")
+        )
+        nodes += [
+            rewrite.node("Reshape", [gate, gate_shape], [g]),
+            rewrite.node("Reshape", [weight.name, weight_shape], [w]),
+            rewrite.node("Mul", [w, g], [scaled]),
+            rewrite.node("Reshape", [scaled, stored_shape], [out]),
+        ]
+        changed = onnx.NodeProto()
+        changed.CopyFrom(conv)
+        changed.input[0], changed.input[1] = x, out
+        rewrite.replacements[conv.name] = [changed]
+    rewrite.replacements[mul.name] = nodes
+    rewrite.removed.add(reorder_in.name)
+
+
+def _gate_conv(
+    rewrite: _Rewrite,
+    mul: onnx.NodeProto,
+    readers: list[onnx.NodeProto],
+    x: str,
+    gate: str,
+    padded: int,
+    channels: int,
+) -> None:
+    """(b) a depthwise 1x1 NchwcConv with the gate as its weight replaces the NCHW Mul and the
+    ReorderInput(s) after it; an NCHW reader besides them gets one ReorderOutput."""
+    reorder_ins = [node for node in readers if _op(node) == "nchwc:ReorderInput"]
+    out = reorder_ins[0].output[0]
+    shape = rewrite.constant(f"{gate}_dw_shape", np.array([padded, 1, 1, 1], np.int64))
+    weight = rewrite.names(f"{gate}_dw")
+    nodes = [
+        rewrite.node("Reshape", [gate, shape], [weight]),
+        rewrite.node(
+            "Conv",
+            [x, weight],
+            [out],
+            NCHWC_DOMAIN,
+            group=padded,
+            kernel_shape=[1, 1],
+            strides=[1, 1],
+            dilations=[1, 1],
+            pads=[0, 0, 0, 0],
+        ),
+    ]
+    nodes += [rewrite.node("Identity", [out], [other.output[0]]) for other in reorder_ins[1:]]
+    if len(reorder_ins) < len(readers):
+        nodes.append(
+            rewrite.node("ReorderOutput", [out], [mul.output[0]], NCHWC_DOMAIN, channels=channels)
+        )
+    rewrite.replacements[mul.name] = nodes
+    rewrite.removed.update(node.name for node in reorder_ins)
