@@ -90,13 +90,20 @@ class OrtRunner(Runner):
             )
         return None
 
+    @classmethod
+    def graph_source(cls, artifact: Path) -> Path | None:
+        """A graph `build` saved runs its source's graph (ORT's own ops replaced by fused and
+        NCHWc ones that ONNX shape inference cannot follow): count and find SE nodes there."""
+        built = build_record(artifact)
+        return Path(built["source"]) if built and built.get("source") else artifact
+
     def load_impl(
         self, artifact: Any, options: RunnerOptions
     ) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
         path = require_file(artifact, self.artifact_kind, self.suffixes)
         self._profile: list[LayerTime] | None = None
-        built = machine_build(path)
-        if built is not None:  # the work is done: load as the build recorded
+        built = build_record(path)
+        if built is not None and "valid_for" in built:  # machine-specific: the work is done
             require_valid_here(path, built)
             options = replace(options, graph_optimization=GraphOptimization.DISABLED)
         self._session = open_session(path, options, [self.providers[options.device]])
@@ -182,17 +189,18 @@ def open_session(
         raise SeDeployError(f"onnxruntime cannot load {where}: {_first_line(exc)}") from None
 
 
-def machine_build(path: Path) -> dict[str, Any] | None:
-    """The build record of a graph `se-deploy build --backend ort --graph-opt all` wrote (the
-    `optimized_model` section of the build manifest beside it), or None for any other file."""
-    record_path = path.parent / CPU_BUILD_MANIFEST
+def build_record(path: Path) -> dict[str, Any] | None:
+    """The record of a graph `se-deploy build --backend ort` saved (the `optimized_model`
+    section of the build manifest beside it), or None for any other file. A machine-specific
+    one (`--graph-opt all`) says which ORT version and NCHWc block it is `valid_for`."""
+    record_path = Path(path).parent / CPU_BUILD_MANIFEST
     if not record_path.is_file():
         return None
     try:
         optimized = (json.loads(record_path.read_text()).get("ort") or {}).get("optimized_model")
     except json.JSONDecodeError:
         return None
-    if not optimized or optimized.get("path") != path.name or optimized.get("portable", True):
+    if not optimized or optimized.get("path") != Path(path).name:
         return None
     return optimized
 

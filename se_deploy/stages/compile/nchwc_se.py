@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -108,7 +108,11 @@ def place_se_gates(
     model = working_copy(optimized)
     index = GraphIndex(model)
     rewrite = _Rewrite(model, NameAllocator(model.graph))
+    if _static_batch(model) != 1:  # one gate per image: a conv weight serves a whole batch
+        forms = forms & {GateForm.POOLED}
     placements = [_place(index, rewrite, block, block_size, forms) for block in blocks]
+    if forms != ALL_FORMS:
+        placements = [_limited(placement, forms) for placement in placements]
     for node in model.graph.node:
         if node.name in rewrite.removed:
             rewrite.replacements.setdefault(node.name, [])
@@ -120,13 +124,16 @@ def _place(
     index: GraphIndex, rewrite: _Rewrite, block: SEBlock, size: int, forms: frozenset[GateForm]
 ) -> BlockPlacement:
     mul = index.producer.get(block.output)
-    reorders = [index.producer.get(name) for name in mul.input] if mul is not None else []
-    if mul is None or mul.op_type != "Mul" or mul.domain or not all(map(_is_reorder_out, reorders)):
-        return BlockPlacement(block.name, GateForm.KEPT, "-", "the gate Mul is not between reorders")
-    gate_at = list(mul.input).index(block.scale)
-    gate, x = reorders[gate_at].input[0], reorders[1 - gate_at].input[0]
+    if mul is None or mul.op_type != "Mul" or mul.domain or block.scale not in mul.input:
+        return BlockPlacement(block.name, GateForm.KEPT, "-", "ORT fused or moved the gate Mul")
     readers = index.consumers.get(block.output, [])
     consumer = _describe(index, readers)
+    reorders = [index.producer.get(name) for name in mul.input]
+    if not all(map(_is_reorder_out, reorders)):
+        why = "the map is computed in NCHW (ORT left it out of NCHWc): no reorder to remove"
+        return BlockPlacement(block.name, GateForm.KEPT, consumer, why)
+    gate_at = list(mul.input).index(block.scale)
+    gate, x = reorders[gate_at].input[0], reorders[1 - gate_at].input[0]
     if block.output in index.graph_outputs:
         return BlockPlacement(block.name, GateForm.KEPT, consumer, "the scaled map is an output")
     padded = -(-block.channels // size) * size
@@ -144,14 +151,28 @@ def _place(
         _gate_conv(rewrite, mul, readers, x, gate, padded, block.channels)
         form = GateForm.CONV
     else:
-        return BlockPlacement(
-            block.name, GateForm.KEPT, consumer, "every reader of the scaled map runs in NCHW"
-        )
+        why = "every reader of the scaled map runs in NCHW: an NCHWc gate saves no pass"
+        return BlockPlacement(block.name, GateForm.KEPT, consumer, why)
     rewrite.removed.add(mul.name)
     for reorder in reorders:
         if all(node.name == mul.name for node in index.consumers[reorder.output[0]]):
             rewrite.removed.add(reorder.name)
     return BlockPlacement(block.name, form, consumer)
+
+
+def _limited(placement: BlockPlacement, forms: frozenset[GateForm]) -> BlockPlacement:
+    """A kept block's reason when not every form was tried: which were (the weight forms need a
+    static batch of 1, one gate per image)."""
+    if placement.form is not GateForm.KEPT or placement.reason.startswith(("ORT", "the map")):
+        return placement
+    tried = ", ".join(sorted(forms)) or "none"
+    why = f"no form tried ({tried}; weight forms need a static batch of 1) fits its readers"
+    return replace(placement, reason=why)
+
+
+def _static_batch(model: onnx.ModelProto) -> int | None:
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    return dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
 
 
 def _describe(index: GraphIndex, readers: list[onnx.NodeProto]) -> str:
@@ -213,9 +234,7 @@ def _pooled(
     rewrite.replacements[mul.name] = [
         rewrite.node("GlobalAveragePool", [x], [pooled], NCHWC_DOMAIN),
         rewrite.node("Mul", [pooled, gate], [scaled]),
-        rewrite.node(
-            "ReorderOutput", [scaled], [pool.output[0]], NCHWC_DOMAIN, channels=channels
-        ),
+        rewrite.node("ReorderOutput", [scaled], [pool.output[0]], NCHWC_DOMAIN, channels=channels),
     ]
     rewrite.removed.add(pool.name)
 

@@ -136,9 +136,7 @@ def _place_se_gates(source: OnnxSource, optimized: bytes) -> dict[str, Any]:
             "build with --se-gates ort"
         )
     blocks = find_se_blocks(onnx.load(str(source.path), load_external_data=False))
-    model, placements = place_se_gates(
-        onnx.load_from_string(optimized), blocks, block_size
-    )
+    model, placements = place_se_gates(onnx.load_from_string(optimized), blocks, block_size)
     return {
         "model": model.SerializeToString(),
         "blocks": [placement.to_dict() for placement in placements],

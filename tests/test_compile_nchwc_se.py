@@ -1,0 +1,143 @@
+"""`se-deploy build --backend ort --graph-opt all`: SE gates placed inside ORT's NCHWc layout
+(stages.compile.nchwc_se), exact on every registered SE model, recorded per block, and refused
+under another ORT version or NCHWc block size."""
+
+# ruff: noqa: F401, F811  (pytest fixtures imported from tests.quantize_support)
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from se_deploy.backends import RunnerOptions, runner_class
+from se_deploy.backends.ort import CPU_BUILD_MANIFEST, nchwc_block_size, open_session
+from se_deploy.bench.plan import build_plan
+from se_deploy.bench.score import evaluate_artifact
+from se_deploy.core.errors import SeDeployError
+from se_deploy.core.onnx.se_pattern import find_se_blocks
+from se_deploy.core.spec import se_pairs
+from se_deploy.stages.compile import BuildConfig, build_artifact
+from se_deploy.stages.compile.nchwc_se import GateForm, place_se_gates
+from se_deploy.stages.quantize import resolve_source
+from tests.conftest import TINY_SIZE
+from tests.export_support import tiny_graph
+from tests.quantize_support import BASELINE, TRAINED, quant_root
+
+pytestmark = pytest.mark.skipif(nchwc_block_size() is None, reason="ORT has no NCHWc here")
+SE_MODELS = [se for se, _ in se_pairs()]
+BUILT = "model.ort-all.onnx"
+
+
+def images(count: int = 4) -> np.ndarray:
+    shape = (count, 3, TINY_SIZE, TINY_SIZE)
+    return np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+
+
+def run(path: Path, batch: np.ndarray) -> np.ndarray:
+    with runner_class("ort")().load(path, RunnerOptions(threads=1)) as runner:
+        return np.concatenate([runner.run(image[None]) for image in batch])
+
+
+def build_tiny(name: str, folder: Path, **options) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx.save(tiny_graph(name), folder / "model.onnx")
+    source = resolve_source(folder / "model.onnx", None, "fp32")
+    return build_artifact(source, BuildConfig("ort", graph_opt="all", **options)).manifest
+
+
+@pytest.mark.parametrize("name", SE_MODELS)
+def test_every_se_model_keeps_its_outputs_and_records_each_block(name: str, tmp_path: Path):
+    manifest = build_tiny(name, tmp_path)
+    optimized = manifest["ort"]["optimized_model"]
+    gates = optimized["se_gates"]
+    blocks = find_se_blocks(onnx.load(tmp_path / "model.onnx"))
+    assert gates["placed"] and [b["block"] for b in gates["blocks"]] == [b.name for b in blocks]
+    assert all(b["form"] in set(GateForm) for b in gates["blocks"])
+    assert all(b.get("reason") for b in gates["blocks"] if b["form"] == GateForm.KEPT)
+    assert optimized["session_options"] == {"graph_optimization_level": "disabled"}
+    assert optimized["valid_for"]["nchwc_block"] == nchwc_block_size()
+    reference, built = run(tmp_path / "model.onnx", images()), run(tmp_path / BUILT, images())
+    peak = np.abs(reference).max()
+    assert np.abs(built - reference).max() <= 1e-5 * max(1.0, peak)
+    assert manifest["ort"]["verification"]["results"][0]["passed"]
+
+
+def test_forms_follow_the_consumer(tmp_path: Path) -> None:
+    """MobileNet v1: the next block's depthwise conv takes the gate in its weights, the last
+    block's gate scales the head's pooled vector; MobileNetV3: 1x1 projections take a depthwise
+    1x1 gate conv, bit-identical to ORT's own graph."""
+    v1 = build_tiny("se_mobilenet", tmp_path / "v1")["ort"]["optimized_model"]
+    assert v1["se_gates"]["forms"] == {"depthwise-weights": 12, "pooled": 1}
+    assert v1["ops"].get("Mul", 0) == 12 + 1  # W * g per depthwise conv, g * pooled
+    assert "com.microsoft.nchwc:ReorderInput" not in v1["ops"]
+    v3 = build_tiny("mobilenet_v3_large", tmp_path / "v3")["ort"]["optimized_model"]
+    assert v3["se_gates"]["forms"] == {"depthwise-1x1": 8}
+    built = run(tmp_path / "v3" / BUILT, images())
+    np.testing.assert_array_equal(built, run(tmp_path / "v3" / "model.onnx", images()))
+
+
+def test_depthwise_1x1_alone_is_bit_identical_to_orts_graph(tmp_path: Path) -> None:
+    source = tiny_graph("se_mobilenet")
+    saved = tmp_path / "optimized.onnx"
+    open_session(source.SerializeToString(), RunnerOptions(optimized_model_path=saved))
+    placed, placements = place_se_gates(
+        onnx.load(saved), find_se_blocks(source), nchwc_block_size(), frozenset({GateForm.CONV})
+    )
+    assert Counter(p.form for p in placements) == {GateForm.CONV: 12, GateForm.KEPT: 1}
+    disabled = RunnerOptions(graph_optimization="disabled")
+    feed = {"input": images(1)}
+    ours = open_session(placed.SerializeToString(), disabled).run(None, feed)[0]
+    orts = open_session(str(saved), disabled).run(None, feed)[0]
+    np.testing.assert_array_equal(ours, orts)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [("onnxruntime", "1.0.0", "onnxruntime 1.0.0"), ("nchwc_block", 4, "nchwc_block 4")],
+)
+def test_a_built_graph_from_another_ort_or_block_size_is_refused(
+    tmp_path: Path, key: str, value, named: str
+) -> None:
+    build_tiny("se_mobilenet", tmp_path)
+    record_path = tmp_path / CPU_BUILD_MANIFEST
+    record = json.loads(record_path.read_text())
+    record["ort"]["optimized_model"]["valid_for"][key] = value
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(SeDeployError) as error:
+        runner_class("ort")().load(tmp_path / BUILT)
+    message = str(error.value)
+    assert named in message and "\n" not in message
+    assert f"se-deploy build --backend ort --graph-opt all --input {tmp_path}" in message
+
+
+def test_se_gates_option_needs_the_nchwc_level(tmp_path: Path) -> None:
+    with pytest.raises(SeDeployError, match="--se-gates"):
+        BuildConfig("ort", se_gates="ort")
+    kept = build_tiny("se_mobilenet", tmp_path, se_gates="ort")["ort"]["optimized_model"]
+    assert kept["se_gates"] == {"placed": False, "note": "kept as ORT placed them (--se-gates ort)"}
+    assert "com.microsoft.nchwc:ReorderInput" in kept["ops"]
+
+
+def test_bench_and_eval_take_built_artifacts(quant_root: Path) -> None:
+    """The built graph is planned with its source's graph for MACs and SE nodes, and scores
+    the source's accuracy through the same runner."""
+    built = {}
+    for name in (TRAINED, BASELINE):
+        source = resolve_source(None, name, "fp32", quant_root)
+        out = quant_root / "built" / name
+        build_artifact(source, BuildConfig("ort", graph_opt="all"), out)
+        (out / "manifest.json").write_text(source.path.with_name("manifest.json").read_text())
+        built[name] = (out / BUILT, source.path)
+    plan = build_plan(["ort"], pairs=[(built[TRAINED][0], built[BASELINE][0])])
+    se = plan.groups[0].se
+    assert se.missing is None and se.precision == "fp32" and se.source_onnx == built[TRAINED][1]
+    scores = [
+        evaluate_artifact(str(path), "ort", None, "synthetic", None, "test", 32)
+        for path in built[TRAINED]
+    ]
+    assert scores[0]["top1"] == scores[1]["top1"] and scores[0]["count"] == scores[1]["count"]
