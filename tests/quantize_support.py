@@ -42,13 +42,14 @@ def quant_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def quantized(quant_root: Path) -> dict[str, Path]:
-    """fp16, int8 and int8-sefloat artifacts of the trained SE model, by folder tag."""
+    """fp16, int8 and int8-sefloat artifacts of the trained SE model, by folder tag; s8s8 (the
+    TensorRT target's scheme) named explicitly, as the tests of int8 activations read them."""
     from se_deploy.stages.quantize import QuantConfig, quantize_artifact, resolve_source
 
     source = resolve_source(None, TRAINED, "fp32", quant_root)
     configs = [
         QuantConfig("fp16"),
-        QuantConfig("int8", calib="synthetic", calib_size=256),
-        QuantConfig("int8", calib="synthetic", calib_size=256, se_precision="float"),
+        QuantConfig("int8", calib="synthetic", calib_size=256, scheme="s8s8"),
+        QuantConfig("int8", calib="synthetic", calib_size=256, scheme="s8s8", se_precision="float"),
     ]
     return {config.tag: quantize_artifact(source, config).onnx_path for config in configs}

@@ -94,3 +94,21 @@ def test_reduce_range_is_on_by_default_except_for_u8u8() -> None:
     assert QuantConfig("int8", calib="synthetic", scheme="u8u8").weight_reduce_range is False
     explicit = QuantConfig("int8", calib="synthetic", reduce_range=False)
     assert explicit.to_dict()["reduce_range"] is False
+
+
+def test_the_scheme_follows_the_target_and_the_manifest_says_which() -> None:
+    ort_cpu = QuantConfig("int8", calib="synthetic").to_dict()
+    assert (ort_cpu["target"], ort_cpu["scheme"], ort_cpu["reduce_range"]) == (
+        "ort-cpu",
+        "u8s8",
+        True,
+    )
+    assert ort_cpu["scheme_from"] == "--target ort-cpu default"
+    trt = QuantConfig("int8", calib="synthetic", target="tensorrt").to_dict()
+    assert (trt["scheme"], trt["reduce_range"]) == ("s8s8", False)
+    explicit = QuantConfig("int8", calib="synthetic", scheme="s8s8").to_dict()
+    assert explicit["scheme"] == "s8s8" and explicit["scheme_from"] == "--scheme"
+    with pytest.raises(SeDeployError, match="TensorRT takes s8s8 only"):
+        QuantConfig("int8", calib="synthetic", target="tensorrt", scheme="u8s8")
+    with pytest.raises(SeDeployError, match="--target apply to int8 only"):
+        QuantConfig("fp16", target="tensorrt")

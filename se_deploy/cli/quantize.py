@@ -20,7 +20,14 @@ def quantize_command(
     calib_batch_size: int = typer.Option(32, help="int8: images per calibration batch."),
     calib_method: str = typer.Option("minmax", help="int8: minmax, entropy or percentile."),
     percentile: float = typer.Option(None, help="int8 percentile method: p (default 99.999)."),
-    scheme: str = typer.Option("s8s8", help="int8 activation/weight types: s8s8, u8s8, u8u8."),
+    target: str = typer.Option(
+        "ort-cpu",
+        help="int8: the runtime the artifact is for, which picks --scheme: ort-cpu (u8s8, "
+        "7-bit weights: ORT runs the SE path as integer ops) or tensorrt (s8s8).",
+    ),
+    scheme: str = typer.Option(
+        None, help="int8 activation/weight types: s8s8, u8s8, u8u8 (default: the --target's)."
+    ),
     reduce_range: bool = typer.Option(
         None,
         "--reduce-range/--no-reduce-range",
@@ -38,6 +45,11 @@ def quantize_command(
         None, help="Images the result is checked on (default: --calib, or random for fp16)."
     ),
     verify_size: int = typer.Option(256, help="Images run through both models for the check."),
+    check: str = typer.Option(
+        "enforce",
+        help="enforce: refuse an artifact that fails the check; warn: write it and record the "
+        "failure (latency work on random-init models, whose near-tied logits fail it).",
+    ),
     root: str = typer.Option("export", help="Artifact root that --model reads and writes."),
     out: str = typer.Option(None, help="Run directory (default ROOT/<model>/<precision tag>/)."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
@@ -49,6 +61,10 @@ def quantize_command(
     from se_deploy.stages.quantize import QuantConfig, quantize_artifact, resolve_source
     from se_deploy.stages.quantize.summary import print_quantize_summary
 
+    from se_deploy.core.errors import SeDeployError
+
+    if check not in ("enforce", "warn"):
+        raise SeDeployError(f"--check {check!r}: choose enforce or warn")
     config = QuantConfig(
         precision=precision,
         keep_io_types=keep_io_types,
@@ -57,6 +73,7 @@ def quantize_command(
         calib_batch_size=calib_batch_size,
         calib_method=calib_method,
         percentile=percentile,
+        target=target,
         scheme=scheme,
         reduce_range=reduce_range,
         per_channel=per_channel,
@@ -65,6 +82,7 @@ def quantize_command(
         data_dir=Path(data_dir) if data_dir else None,
         verify_data=verify_data,
         verify_size=verify_size,
+        enforce_check=check == "enforce",
     )
     source = resolve_source(input_path, model, "fp32", Path(root))
     with err_console.status(f"quantizing {source.path} to {config.tag}"):

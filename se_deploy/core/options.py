@@ -16,9 +16,13 @@ def flag(name: str) -> str:
 
 def coerce_enums(config: Any, kinds: Mapping[str, type[enum.Enum]]) -> list[str]:
     """Turn each field's string value into its enum member in place (the CLI passes strings);
-    one problem per value that is no member, naming the choices."""
+    one problem per value that is no member, naming the choices. None stays None (an optional
+    field whose default another field decides, e.g. the INT8 scheme its target's)."""
     problems = []
+    optional = {f.name for f in fields(config) if f.default is None}
     for name, kind in kinds.items():
+        if getattr(config, name) is None and name in optional:
+            continue
         try:
             object.__setattr__(config, name, kind(getattr(config, name)))
         except ValueError:

@@ -35,6 +35,23 @@ class QuantScheme(enum.StrEnum):
     U8U8 = "u8u8"
 
 
+class QuantTarget(enum.StrEnum):
+    """The runtime an INT8 artifact is made for; it sets the --scheme default.
+
+    ort-cpu: u8s8 with 7-bit weights (the saturation guard x86 without VNNI needs). ORT's CPU
+    QDQ fusions run uint8-activation SE paths as integer ops end to end (QLinearGlobalAveragePool,
+    QLinearConv, QLinearSigmoid, QLinearMul): se_mobilenet at 224 ran SE/base 2.1x with s8s8,
+    whose int8 pool and Mul ORT runs in float between DQ/Q, and 1.33x with u8s8.
+    tensorrt: s8s8, the only integer types TensorRT's explicit quantization takes.
+    """
+
+    ORT_CPU = "ort-cpu"
+    TENSORRT = "tensorrt"
+
+
+TARGET_SCHEMES = {QuantTarget.ORT_CPU: QuantScheme.U8S8, QuantTarget.TENSORRT: QuantScheme.S8S8}
+
+
 class SePrecision(enum.StrEnum):
     """Whether the SE gating path (pool, FCs, gate, multiply) is quantized or kept in float."""
 
@@ -51,6 +68,7 @@ _INT8_ONLY = (
     "calib_method",
     "percentile",
     "scheme",
+    "target",
     "reduce_range",
     "per_channel",
     "se_precision",
@@ -60,6 +78,7 @@ _ENUM_FIELDS = {
     "precision": Precision,
     "calib_method": CalibMethod,
     "scheme": QuantScheme,
+    "target": QuantTarget,
     "se_precision": SePrecision,
 }
 
@@ -75,8 +94,9 @@ class QuantConfig:
     calib_batch_size: int = 32
     calib_method: CalibMethod = CalibMethod.MINMAX
     percentile: float | None = None  # percentile method only; None = ORT's 99.999
-    scheme: QuantScheme = QuantScheme.S8S8
-    reduce_range: bool | None = None  # None: on unless u8u8 (see `weight_reduce_range`)
+    target: QuantTarget = QuantTarget.ORT_CPU  # int8: the runtime, which picks the scheme
+    scheme: QuantScheme | None = None  # None: the target's (see `int8_scheme`)
+    reduce_range: bool | None = None  # None: on for ORT CPU unless u8u8 (`weight_reduce_range`)
     per_channel: bool = True
     se_precision: SePrecision = SePrecision.INT8
     seed: int = 0  # which calibration images are drawn
@@ -116,7 +136,12 @@ class QuantConfig:
             problems.append(f"--percentile {self.percentile} (use 50 < p <= 100)")
         if not self.keep_io_types:
             problems.append("--no-keep-io-types applies to fp16 only; drop it")
-        if self.reduce_range is True and self.scheme is QuantScheme.U8U8:
+        if self.target is QuantTarget.TENSORRT and self.int8_scheme is not QuantScheme.S8S8:
+            problems.append(
+                f"--scheme {self.int8_scheme}: TensorRT takes s8s8 only; drop --scheme for "
+                "--target tensorrt"
+            )
+        if self.reduce_range is True and self.int8_scheme is QuantScheme.U8U8:
             problems.append(
                 "--reduce-range guards u8s8/s8s8 kernels against saturation; u8u8 "
                 "cannot saturate: drop --reduce-range"
@@ -126,6 +151,11 @@ class QuantConfig:
     def _fp16_problems(self) -> list[str]:
         changed = changed_flags(self, _INT8_ONLY)
         return [f"{', '.join(changed)} apply to int8 only; drop them for fp16"] if changed else []
+
+    @property
+    def int8_scheme(self) -> QuantScheme:
+        """--scheme, else the target's default (TARGET_SCHEMES)."""
+        return self.scheme or TARGET_SCHEMES[self.target]
 
     @property
     def verify_source(self) -> str:
@@ -157,7 +187,9 @@ class QuantConfig:
             "calib_batch_size": self.calib_batch_size,
             "calib_method": str(self.calib_method),
             "percentile": self.percentile_value,
-            "scheme": str(self.scheme),
+            "target": str(self.target),
+            "scheme": str(self.int8_scheme),
+            "scheme_from": "--scheme" if self.scheme else f"--target {self.target} default",
             "reduce_range": self.weight_reduce_range,
             "per_channel": self.per_channel,
             "se_precision": str(self.se_precision),
@@ -171,9 +203,11 @@ class QuantConfig:
         on one without VNNI the saturation is real: measured here (AMD EPYC, AVX2, no VNNI, ORT
         1.32) a per-channel S8S8 tiny SE-MobileNet reached output cosine 0.30 against its float
         model with 8-bit weights, 0.995 with 7-bit; the same QDQ graph computed in float gave
-        0.999, so ORT's integer kernels, not the scales, lost the accuracy."""
+        0.999, so ORT's integer kernels, not the scales, lost the accuracy. TensorRT's kernels do
+        not saturate: off for --target tensorrt."""
         if self.reduce_range is None:
-            return self.scheme is not QuantScheme.U8U8
+            ort_cpu = self.target is QuantTarget.ORT_CPU
+            return ort_cpu and self.int8_scheme is not QuantScheme.U8U8
         return self.reduce_range
 
     @property

@@ -93,7 +93,7 @@ def quantize_int8(
         onnx.save(unshare_initializers(model, excluded), str(prepared))
     start = time.perf_counter()
     quantized = workdir / "quantized.onnx"
-    activation_type, weight_type = _TYPES[config.scheme]
+    activation_type, weight_type = _TYPES[config.int8_scheme]
     with _quiet_quantizer():
         quantize_static(
             str(prepared),
