@@ -58,10 +58,9 @@ def quantize_command(
     from pathlib import Path
 
     from se_deploy.core.console import err_console, print_json
+    from se_deploy.core.errors import SeDeployError
     from se_deploy.stages.quantize import QuantConfig, quantize_artifact, resolve_source
     from se_deploy.stages.quantize.summary import print_quantize_summary
-
-    from se_deploy.core.errors import SeDeployError
 
     if check not in ("enforce", "warn"):
         raise SeDeployError(f"--check {check!r}: choose enforce or warn")
