@@ -17,14 +17,24 @@ percentile-bootstrap 95% interval over rounds):
   multiply pass, which bounds what any exact graph form can reach. FP32 and
   INT8 (ORT QDQ, s8s8 per-channel, synthetic calibration: latency only). `reorders` counts
   the nchwc Reorder nodes in ORT's saved optimized graph (SE / base).
+- `built`: every registered pair at 224x224, batch 1, at each --threads-list count: the plain
+  export, the artifact `se-deploy build --backend ort --graph-opt all` writes (SE gates placed in
+  ORT's NCHWc layout, stages.compile.nchwc_se), INT8 with `quantize`'s defaults (--target ort-cpu:
+  u8s8) and that INT8 model built the same way. A built SE model is divided by the FASTER of its
+  baseline's built and plain forms (both are timed against it; the larger ratio is printed, with
+  the baseline it used), so placing gates can never flatter the ratio by slowing the baseline.
+  `INT8 speed-up` is the SE model's faster FP32 form over its INT8 default (interleaved).
+  `fp32 pools only` (the diagnostic below: every SE block's Mul dropped, only its global pool
+  kept) is what the squeeze pass alone costs: no placement of the gate can go under it.
 - `fmnist`: the trained Fashion-MNIST pairs at their own input size. `se-deploy fold --fold-se
   auto --max-drop 0.3` picks blocks on 5000 test images and checks the choice on the other
   5000 (`held-out drop`: the figure the budget is judged by); the figures are the SE model
   unfolded and folded against the baseline, top-1 on all 10000 test images (ORT FP32), and
   latency ratios FP32 and INT8 (the folded fp32 model quantized like the others).
 
-    python benchmarks/se_cost.py [--part 224,fmnist] [--models se_mobilenet,...]
-        [--threads 1] [--batch 1] [--rounds 20] [--calls 5] [--work export/se_cost]
+    python benchmarks/se_cost.py [--part 224,built,fmnist] [--models se_mobilenet,...]
+        [--threads 1] [--threads-list 1,2] [--batch 1] [--rounds 20] [--calls 5]
+        [--work export/se_cost]
 
 Artifacts are cached under --work (delete it to remake them). Ratios are relative figures: on a
 loaded machine both sides slow down together, but the intervals widen.
@@ -39,7 +49,7 @@ import json
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +75,7 @@ from se_deploy.core.onnx.graph import (
     working_copy,
 )
 from se_deploy.core.onnx.se_pattern import find_se_blocks
-from se_deploy.core.spec import zoo_checkpoint
+from se_deploy.core.spec import se_pairs, zoo_checkpoint
 from se_deploy.data import load_dataset
 from se_deploy.data.calibration import (
     CALIBRATION_SPLIT,
@@ -75,6 +85,7 @@ from se_deploy.data.calibration import (
     load_images,
 )
 from se_deploy.models import get_spec
+from se_deploy.stages.compile import BuildConfig, build_artifact
 from se_deploy.stages.export import ExportConfig, export_model
 from se_deploy.stages.export.passes import expand_se_gates
 from se_deploy.stages.fold import FoldConfig, fold_artifact
@@ -211,15 +222,18 @@ def export_fp32(model: str, root: Path, trained: bool, batch: int = 1) -> Path:
 
 
 def quantize_int8(
-    fp32: Path, calib: str, scheme: QuantScheme, se: SePrecision = SePrecision.INT8
+    fp32: Path, calib: str, scheme: QuantScheme | None, se: SePrecision = SePrecision.INT8
 ) -> Path:
     """`se-deploy quantize` for trained models (checked against the float model on test images);
     for random-init ones (latency only) the same quantizer without that check, which random
-    near-tied logits would fail for reasons that have nothing to do with speed."""
+    near-tied logits would fail for reasons that have nothing to do with speed. scheme None:
+    quantize's default (--target ort-cpu)."""
     config = QuantConfig(
         precision=Precision.INT8, calib=calib, calib_size=128, scheme=scheme, se_precision=se
     )
-    out = fp32.parent.parent / f"{fp32.parent.name.replace('fp32', config.tag)}-{scheme}"
+    out = (
+        fp32.parent.parent / f"{fp32.parent.name.replace('fp32', config.tag)}-{config.int8_scheme}"
+    )
     if (out / "model.onnx").exists():
         return out / "model.onnx"
     if calib != "synthetic":
@@ -233,6 +247,68 @@ def quantize_int8(
     out.mkdir(parents=True, exist_ok=True)
     onnx.save(result.model, out / "model.onnx")
     return out / "model.onnx"
+
+
+def built(path: Path) -> Path:
+    """`se-deploy build --backend ort --graph-opt all` beside `path` (cached)."""
+    out = path.with_name("model.ort-all.onnx")
+    if not out.exists():
+        build_artifact(resolve_source(path, None, "fp32"), BuildConfig("ort", graph_opt="all"))
+    return out
+
+
+def gate_forms(path: Path) -> str:
+    """The SE gate forms the build chose, as 'depthwise-weights 12, pooled 1'."""
+    record = json.loads(path.with_name("build-ort-cpu.json").read_text())
+    gates = record["ort"]["optimized_model"]["se_gates"]
+    return ", ".join(f"{form} {count}" for form, count in gates.get("forms", {}).items()) or "-"
+
+
+def against_faster(timing: Timing, se: Path, bases: dict[str, Path]) -> tuple[str, RatioEstimate]:
+    """`se` over each form of the other side: the larger ratio (over the faster form) and the
+    form's name."""
+    estimates = {name: timing.ratio(se, base) for name, base in bases.items()}
+    name = max(estimates, key=lambda key: estimates[key].ratio)
+    return name, estimates[name]
+
+
+def over_faster_base(timing: Timing, se: Path, bases: dict[str, Path]) -> str:
+    name, estimate = against_faster(timing, se, bases)
+    return f"{_cell(estimate)} /{name}"
+
+
+def part_built(
+    models: list[str], work: Path, timing: Timing, threads: list[int]
+) -> list[dict[str, str]]:
+    rows = []
+    for model in models:
+        base = get_spec(model).baseline
+        se32, base32 = (export_fp32(name, work, False) for name in (model, base))
+        se8, base8 = (quantize_int8(path, "synthetic", None) for path in (se32, base32))
+        se32b, base32b, se8b, base8b = (built(path) for path in (se32, base32, se8, base8))
+        pools = write_form(se32, "pool-only")
+        for count in threads:
+            timed = replace(timing, threads=count)
+            print(f"  {model} threads {count} ...", file=sys.stderr, flush=True)
+            fp32_form, speedup = against_faster(timed, se8, {"plain": se32, "built": se32b})
+            rows.append(
+                {
+                    "pair": f"{model}/{base}",
+                    "thr": str(count),
+                    "fp32 plain": _cell(timed.ratio(se32, base32)),
+                    "fp32 built": over_faster_base(
+                        timed, se32b, {"plain": base32, "built": base32b}
+                    ),
+                    "fp32 pools only": _cell(timed.ratio(pools, base32)),
+                    "int8 default": _cell(timed.ratio(se8, base8)),
+                    "int8 built": over_faster_base(timed, se8b, {"plain": base8, "built": base8b}),
+                    "int8 speed-up": f"{1 / speedup.ratio:.2f}x "
+                    f"[{1 / speedup.high:.2f}, {1 / speedup.low:.2f}] /{fp32_form}",
+                    "gate forms (fp32)": gate_forms(se32b),
+                    "max|diff| built": f"{max_logit_diff(se32b, se32):.2g}",
+                }
+            )
+    return rows
 
 
 def write_form(fp32: Path, form: str) -> Path:
@@ -362,6 +438,7 @@ def main() -> None:
     parser.add_argument("--part", default="224,fmnist")
     parser.add_argument("--models", default=None, help="SE models (default: each part's own)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads-list", default="1,2", help="built part: thread counts")
     parser.add_argument("--batch", type=int, default=1, help="224 part: static batch size")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--calls", type=int, default=5, help="calls of each side per round")
@@ -380,6 +457,15 @@ def main() -> None:
         root = args.work / ("224" if args.batch == 1 else f"224-b{args.batch}")
         rows = part_224(chosen or list(PAPER_PAIRS), root, timing, args.batch)
         print_rows("224x224 random init: exact forms (SE/base latency, 95% CI)", rows)
+    if "built" in parts:
+        threads = [int(count) for count in args.threads_list.split(",")]
+        pairs = chosen or [se for se, _ in se_pairs()]
+        rows = part_built(pairs, args.work / "224", timing, threads)
+        print_rows(
+            "224x224 random init, batch 1: plain export vs built (SE gates in NCHWc), FP32 and "
+            "INT8 default (SE/base latency, 95% CI; built rows over the faster baseline)",
+            rows,
+        )
     if "fmnist" in parts:
         rows = part_fmnist(chosen or list(FMNIST_PAIRS), args.work / "fmnist", timing)
         print_rows("Fashion-MNIST trained pairs: static SE folding", rows)

@@ -125,7 +125,8 @@ def _place(
 ) -> BlockPlacement:
     mul = index.producer.get(block.output)
     if mul is None or mul.op_type != "Mul" or mul.domain or block.scale not in mul.input:
-        return BlockPlacement(block.name, GateForm.KEPT, "-", "ORT fused or moved the gate Mul")
+        why = "ORT fused the gate Mul (an int8 graph runs it as QLinearMul, not in NCHWc)"
+        return BlockPlacement(block.name, GateForm.KEPT, "-", why)
     readers = index.consumers.get(block.output, [])
     consumer = _describe(index, readers)
     reorders = [index.producer.get(name) for name in mul.input]
@@ -257,16 +258,13 @@ def _scaled_weights(
         dims = list(weight.dims)
         blocks, taps = dims[0] // size, int(np.prod(dims[2:]))
         gate_shape = rewrite.constant(f"{gate}_blocks", np.array([blocks, 1, size], np.int64))
-        weight_shape = rewrite.constant(
-            f"{weight.name}_blocks", np.array([blocks, taps, size], np.int64)
-        )
         stored_shape = rewrite.constant(f"{weight.name}_shape", np.array(dims, np.int64))
-        g, w, scaled, out = (
-            rewrite.names(f"{conv.name}/{part}") for part in ("gate", "w", "w_scaled", "weight")
+        w = _blocked_copy(rewrite, weight, [blocks, taps, size])
+        g, scaled, out = (
+            rewrite.names(f"{conv.name}/{part}") for part in ("gate", "w_scaled", "weight")
         )
         nodes += [
             rewrite.node("Reshape", [gate, gate_shape], [g]),
-            rewrite.node("Reshape", [weight.name, weight_shape], [w]),
             rewrite.node("Mul", [w, g], [scaled]),
             rewrite.node("Reshape", [scaled, stored_shape], [out]),
         ]
@@ -276,6 +274,17 @@ def _scaled_weights(
         rewrite.replacements[conv.name] = [changed]
     rewrite.replacements[mul.name] = nodes
     rewrite.removed.add(reorder_in.name)
+
+
+def _blocked_copy(rewrite: _Rewrite, weight: onnx.TensorProto, dims: list[int]) -> str:
+    """The stored weight's bytes under a (C/B, k*k, B) shape: no Reshape node per run."""
+    copy = onnx.TensorProto()
+    copy.CopyFrom(weight)
+    copy.name = rewrite.names(f"{weight.name}_blocks")
+    del copy.dims[:]
+    copy.dims.extend(dims)
+    rewrite.model.graph.initializer.append(copy)
+    return copy.name
 
 
 def _gate_conv(

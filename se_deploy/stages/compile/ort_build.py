@@ -124,8 +124,10 @@ def _unoptimized_session(model: bytes) -> Any:
 
 def _place_se_gates(source: OnnxSource, optimized: bytes) -> dict[str, Any]:
     """ORT's level-`all` graph with every SE gate it left in NCHW placed in the NCHWc layout
-    (stages.compile.nchwc_se), the blocks found on the source graph by the SE finder."""
+    (stages.compile.nchwc_se), the blocks found on the source graph by the SE finder (on a QDQ
+    source: its float graph, so an INT8 build records each block too)."""
     from se_deploy.core.errors import SeDeployError
+    from se_deploy.core.onnx.qdq import has_qdq, strip_qdq
     from se_deploy.core.onnx.se_pattern import find_se_blocks
     from se_deploy.stages.compile.nchwc_se import place_se_gates
 
@@ -135,7 +137,8 @@ def _place_se_gates(source: OnnxSource, optimized: bytes) -> dict[str, Any]:
             "ONNX Runtime has no NCHWc layout on this CPU, so there are no SE gates to place; "
             "build with --se-gates ort"
         )
-    blocks = find_se_blocks(onnx.load(str(source.path), load_external_data=False))
+    graph = onnx.load(str(source.path), load_external_data=False)
+    blocks = find_se_blocks(strip_qdq(graph) if has_qdq(graph) else graph)
     model, placements = place_se_gates(onnx.load_from_string(optimized), blocks, block_size)
     return {
         "model": model.SerializeToString(),
