@@ -202,6 +202,8 @@ def test_cli_quantize_then_eval_the_artifact(quant_root: Path, cli, tmp_path: Pa
         "64",
         "--se-precision",
         "float",
+        "--check",
+        "warn",
         "--out",
         str(tmp_path / "q"),
         "--json",
@@ -209,6 +211,13 @@ def test_cli_quantize_then_eval_the_artifact(quant_root: Path, cli, tmp_path: Pa
     assert run.returncode == 0, run.stderr
     manifest = json.loads(run.stdout)
     assert manifest["precision"] == "int8-sefloat"
+    options = manifest["options"]
+    assert (options["target"], options["scheme"], options["enforce_check"]) == (
+        "ort-cpu",
+        "u8s8",
+        False,
+    )
+    assert manifest["verification"]["enforced"] is False
     assert (tmp_path / "q" / "manifest.json").is_file()
     artifact = str(tmp_path / "q" / "model.onnx")
     shown = cli("eval", "--artifact", artifact, "--dataset", "synthetic", "--json")
@@ -230,6 +239,7 @@ def test_cli_quantize_then_eval_the_artifact(quant_root: Path, cli, tmp_path: Pa
         (["--model", TRAINED, "--precision", "int8"], "int8 needs calibration data"),
         (["--model", "resnet", "--precision", "fp16"], "resnet"),
         (["--precision", "fp16"], "name the input once: --model NAME"),
+        (["--model", TRAINED, "--precision", "fp16", "--check", "maybe"], "choose enforce or warn"),
         (
             ["--model", BASELINE, "--precision", "fp16", "--root", "nowhere"],
             "no ONNX model at 'nowhere/mobilenet/fp32/model.onnx'; run `se-deploy export",

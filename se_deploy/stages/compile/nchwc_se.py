@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -111,8 +111,6 @@ def place_se_gates(
     if _static_batch(model) != 1:  # one gate per image: a conv weight serves a whole batch
         forms = forms & {GateForm.POOLED}
     placements = [_place(index, rewrite, block, block_size, forms) for block in blocks]
-    if forms != ALL_FORMS:
-        placements = [_limited(placement, forms) for placement in placements]
     for node in model.graph.node:
         if node.name in rewrite.removed:
             rewrite.replacements.setdefault(node.name, [])
@@ -152,8 +150,7 @@ def _place(
         _gate_conv(rewrite, mul, readers, x, gate, padded, block.channels)
         form = GateForm.CONV
     else:
-        why = "every reader of the scaled map runs in NCHW: an NCHWc gate saves no pass"
-        return BlockPlacement(block.name, GateForm.KEPT, consumer, why)
+        return BlockPlacement(block.name, GateForm.KEPT, consumer, _no_fit(forms))
     rewrite.removed.add(mul.name)
     for reorder in reorders:
         if all(node.name == mul.name for node in index.consumers[reorder.output[0]]):
@@ -161,14 +158,13 @@ def _place(
     return BlockPlacement(block.name, form, consumer)
 
 
-def _limited(placement: BlockPlacement, forms: frozenset[GateForm]) -> BlockPlacement:
-    """A kept block's reason when not every form was tried: which were (the weight forms need a
-    static batch of 1, one gate per image)."""
-    if placement.form is not GateForm.KEPT or placement.reason.startswith(("ORT", "the map")):
-        return placement
+def _no_fit(forms: frozenset[GateForm]) -> str:
+    """Why no form fits a block whose map is in NCHWc: its readers, or the forms tried (a batch
+    other than a static 1 allows only `pooled`: one gate per image is no conv weight)."""
+    if forms == ALL_FORMS:
+        return "every reader of the scaled map runs in NCHW: an NCHWc gate saves no pass"
     tried = ", ".join(sorted(forms)) or "none"
-    why = f"no form tried ({tried}; weight forms need a static batch of 1) fits its readers"
-    return replace(placement, reason=why)
+    return f"no form tried ({tried}; the weight forms need a static batch of 1) fits its readers"
 
 
 def _static_batch(model: onnx.ModelProto) -> int | None:
