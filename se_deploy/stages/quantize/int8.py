@@ -109,7 +109,9 @@ def quantize_int8(
             extra_options=_extra_options(config),
         )
     seconds["quantize_static"] = _since(start)
-    model, absorbed = _absorb_clamps(onnx.load(str(quantized)), activation_type, blocks)
+    # SE path kept float: its input must stay a float tensor, not a clamped Quantize output.
+    absorb_type = None if keep_float else activation_type
+    model, absorbed = _absorb_clamps(onnx.load(str(quantized)), absorb_type, blocks)
     found = _require_se_kept(model, blocks, excluded)
     return Int8Result(model, blocks, excluded, found, reader.images, absorbed, collapsed, seconds)
 
@@ -146,7 +148,7 @@ def at_least_opset(model: onnx.ModelProto, opset: int, source: Path) -> onnx.Mod
 
 
 def _absorb_clamps(
-    model: onnx.ModelProto, activation_type: QuantType, blocks: list[SEBlock]
+    model: onnx.ModelProto, activation_type: QuantType | None, blocks: list[SEBlock]
 ) -> tuple[onnx.ModelProto, int]:
     """`qdq.absorb_clamps` with uint8 activations only, the SE blocks' own nodes kept.
 
