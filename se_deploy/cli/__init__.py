@@ -1,8 +1,11 @@
 """The `se-deploy` command line: one thin module per command, each parsing its options and
-calling one library function; this module registers them and turns user errors into one line."""
+calling one library function; this module registers them, adds what every command shares
+(`--version`, `-v/-q`, shell completion, `COMMAND --config MANIFEST`) and turns user errors into
+one line."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import sys
 
 import typer
@@ -17,14 +20,45 @@ app = typer.Typer(
     name="se-deploy",
     help="Export, quantize, compile and benchmark Squeeze-and-Excitation networks.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_show_locals=False,
 )
 
 
+def version() -> str:
+    """The installed distribution's version: pyproject.toml is its one source."""
+    return importlib.metadata.version("se-deploy")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"se-deploy {version()}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    _version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+    verbose: int = typer.Option(
+        0,
+        "--verbose",
+        "-v",
+        count=True,
+        help="More output: progress of short steps, ORT/TensorRT/quantizer info (-vv: debug).",
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Only results and errors: no progress, no library warnings."
+    ),
+) -> None:
     """Export, quantize, compile and benchmark Squeeze-and-Excitation networks."""
+    from se_deploy.core.verbosity import set_verbosity
+
+    set_verbosity(-1 if quiet else verbose)
 
 
 app.command("models")(models.models_command)

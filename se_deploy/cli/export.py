@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from se_deploy.cli.replay import config_option
+
 
 def export_command(
     model: str = typer.Option(
@@ -47,6 +49,7 @@ def export_command(
         "v1/v2, slower for ShuffleNet, see README).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+    _config: str = config_option(),
 ) -> None:
     """Export to ONNX with SE blocks canonicalized, simplified and verified against PyTorch.
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import typer
 
+from se_deploy.cli.replay import config_option
+
 
 def models_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     input_size: int = typer.Option(224, help="Input side for the MFLOPs column."),
+    _config: str = config_option(),
 ) -> None:
     """List every registered model with its baseline, params, MFLOPs and SE block count."""
     from se_deploy.core.console import print_json, print_table

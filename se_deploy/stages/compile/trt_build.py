@@ -24,7 +24,9 @@ from se_deploy.core.artifact import OnnxSource, Precision
 from se_deploy.core.checks import TOLERANCES, compare_outputs, random_batches
 from se_deploy.core.errors import SeDeployError, VerificationError
 from se_deploy.core.onnx.facts import detect_precision
+from se_deploy.core.onnx.graph import load_model
 from se_deploy.core.options import changed_flags
+from se_deploy.core.verbosity import trt_severity
 from se_deploy.data.calibration import (
     CALIBRATION_SPLIT,
     ImageInput,
@@ -86,11 +88,11 @@ def build_trt(
     """Parse, configure, build and check the engine; return files to write and the record."""
     import tensorrt as trt
 
-    model = onnx.load(str(source.path))
+    model = load_model(source.path)
     target = image_input(model)
     precision = engine_precision(config.engine_precision, model)
     shapes = profile_shapes(target, config)
-    logger = trt.Logger(trt.Logger.WARNING)
+    logger = trt.Logger(trt_severity(trt))
     builder = trt.Builder(logger)
     network = builder.create_network(0)  # explicit batch is TensorRT 10's only mode
     _parse(trt, network, logger, source.path)
