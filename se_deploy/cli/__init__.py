@@ -5,7 +5,6 @@ one line."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import sys
 
 import typer
@@ -24,14 +23,11 @@ app = typer.Typer(
 )
 
 
-def version() -> str:
-    """The installed distribution's version: pyproject.toml is its one source."""
-    return importlib.metadata.version("se-deploy")
-
-
 def _print_version(value: bool) -> None:
     if value:
-        print(f"se-deploy {version()}")
+        from se_deploy import __version__
+
+        print(f"se-deploy {__version__}")
         raise typer.Exit()
 
 
@@ -72,13 +68,31 @@ app.command("build")(build.build_command)
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point: user errors, ours and the option parser's alike, become one line on
+    stderr and exit code 2."""
     try:
-        app()
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        print("se-deploy: aborted", file=sys.stderr)
+        sys.exit(130)
+    except typer.TyperException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError" or not hasattr(exc, "format_message"):
+            exc.show()  # bare `se-deploy`: the help, as click would print it
+            sys.exit(2)
+        print(f"se-deploy: error: {_one_line(exc)}", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 2))
     except SeDeployError as exc:
         print(f"se-deploy: error: {exc}", file=sys.stderr)
         sys.exit(2)
     except ModuleNotFoundError as exc:
+        if exc.name == "onnxruntime":
+            print(
+                "se-deploy: error: ONNX Runtime is not installed; install one of the two "
+                "wheels: pip install 'se-deploy[cpu]' (onnxruntime) or 'se-deploy[gpu]' "
+                "(onnxruntime-gpu), not both (they share the onnxruntime module)",
+                file=sys.stderr,
+            )
+            sys.exit(2)
         if exc.name not in TORCH_SIDE:
             raise
         print(
@@ -88,3 +102,12 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(exc: Exception) -> str:
+    """click's message on one line, after the command it belongs to, e.g. "bench: Invalid value
+    for '--order': 'zigzag' is not one of 'alternate', 'random'."."""
+    message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+    name = getattr(getattr(exc, "ctx", None), "info_name", None)
+    return f"{name}: {message}" if name and name != "se-deploy" else message

@@ -98,7 +98,31 @@ def bench_command(
     from se_deploy.core.console import activity, err_console, print_json, print_table
     from se_deploy.suite import select_plan
 
-    device_choice = device
+    # Options are checked before planning: planning may spend minutes making artifacts.
+    config = BenchConfig(
+        latency=LatencyConfig(warmup, warmup_seconds, iterations, duration),
+        interleave=InterleaveConfig(
+            rounds,
+            calls_per_round,
+            order,
+            seed,
+            sessions=sessions or min(6, max(1, rounds // 2)),
+        )
+        if rounds
+        else None,
+        batch_sizes=parse_ints(batch_size, "--batch-size"),
+        threads=parse_ints(threads, "--threads"),
+        device=device,
+        graph_optimization=graph_opt,
+        cuda_graphs=cuda_graphs,
+        input_size=input_size,
+        accuracy=accuracy,
+        dataset=dataset,
+        data_dir=Path(data_dir) if data_dir else None,
+        eval_limit=eval_limit,
+        profile=profile,
+        seed=seed,
+    )
     with activity("bench: planning") as update:
         plan = select_plan(
             parse_list(backend, "--backend"),
@@ -106,7 +130,7 @@ def bench_command(
             parse_list(precision, "--precision"),
             parse_pairs(pair or []),
             [Path(a) for a in artifacts or []],
-            device_choice,
+            device,
             make=not (plan_only or no_make),
             progress=update,
         )
@@ -124,30 +148,6 @@ def bench_command(
             ]
             print_table("bench plan", rows, columns, wide, fmt)
         return
-    config = BenchConfig(
-        latency=LatencyConfig(warmup, warmup_seconds, iterations, duration),
-        interleave=InterleaveConfig(
-            rounds,
-            calls_per_round,
-            order,
-            seed,
-            sessions=sessions or min(6, max(1, rounds // 2)),
-        )
-        if rounds
-        else None,
-        batch_sizes=parse_ints(batch_size, "--batch-size"),
-        threads=parse_ints(threads, "--threads"),
-        device=device_choice,
-        graph_optimization=graph_opt,
-        cuda_graphs=cuda_graphs,
-        input_size=input_size,
-        accuracy=accuracy,
-        dataset=dataset,
-        data_dir=Path(data_dir) if data_dir else None,
-        eval_limit=eval_limit,
-        profile=profile,
-        seed=seed,
-    )
     keys = [t.key for group in plan.groups for t in group.targets if not t.missing]
     with activity("bench", total=len(keys)) as update:
         results, files = run_bench_plan(

@@ -22,7 +22,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-TRACKED_PACKAGES = ("torch", "onnx", "onnxruntime", "onnxsim", "numpy", "tensorrt", "openvino")
+TRACKED_PACKAGES = (
+    "torch",
+    "onnx",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "onnxsim",
+    "numpy",
+    "tensorrt",
+    "openvino",
+)
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -126,7 +126,7 @@ class SuiteResolver:
         return self.root / self.part.name
 
     def label(self, model: str) -> str:
-        return f"{model}@{self.part.name}"
+        return f"{model}@{self.part.name}" if self.part.name else model
 
     def weights(self, model: str) -> Path | None:
         return self._checkpoint(model) if self.part.trained else None

@@ -110,7 +110,7 @@ def _fp16(model: onnx.ModelProto, config: QuantConfig) -> tuple[onnx.ModelProto,
         )
     details = {
         "fp16": {
-            "converter": "onnxconverter_common.float16.convert_float_to_float16",
+            "converter": "onnxruntime.transformers.float16.convert_float_to_float16",
             "clamped_weights": clamped_values(model),
         },
         "se_blocks": {
