@@ -71,8 +71,12 @@ def print_table(
     hidden = [columns[i][1] for i in range(len(columns)) if i not in shown]
     if hidden:
         table.caption = f"not shown: {', '.join(hidden)} (--wide, --json or the report files)"
-    if wide:
-        width = sum(widths) + _BORDER * len(widths) + 1
+    if wide:  # every cell on one line: as wide as the longest cell of each column
+        natural = [
+            max(len(header), *(len(row[i]) for row in cells))
+            for i, (_, header) in enumerate(columns)
+        ]
+        width = sum(natural) + _BORDER * len(natural) + 1
         Console(width=max(width, console.width)).print(table)
     else:
         console.print(table)
@@ -204,4 +208,5 @@ def step_progress(description: str):
         TimeRemainingColumn(),
         console=err_console,
         transient=True,
+        disable=not err_console.is_terminal,  # off a terminal the epoch lines say it all
     )
