@@ -112,3 +112,31 @@ def test_config_from_another_command_is_refused_in_one_line(bench_workdir: Path)
     assert result.returncode == 2
     assert result.stderr.startswith("se-deploy: error: --config ")
     assert "written by `export`" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_bench_model_names_the_commands_with_no_make(tmp_path: Path) -> None:
+    result = piped(
+        "bench", "--model", "se_mobilenet", "--precision", "int8", "--no-make", cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert (
+        "`se-deploy export --zoo --model se_mobilenet --dataset fashion-mnist` and "
+        "`se-deploy quantize --model se_mobilenet --precision int8 --calib fashion-mnist "
+        "--calib-size 512`" in result.stderr
+    )
+    assert not (tmp_path / "export").exists()
+
+
+def test_bench_model_makes_missing_artifacts_as_the_suite_does(tmp_path: Path) -> None:
+    args = ["bench", "--model", "se_mobilenet", *QUICK, "--eval-limit", "200", "--out", "run"]
+    result = piped(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((tmp_path / "run" / "results.json").read_text())["targets"]
+    assert [(row["key"], row["status"]) for row in rows] == [
+        ("se_mobilenet/ort/fp32", "ok"),
+        ("mobilenet/ort/fp32", "ok"),
+    ]
+    assert rows[0]["accuracy"]["data"]["kind"] == "fashion-mnist"  # the zoo checkpoint's set
+    manifest = json.loads((tmp_path / "export/se_mobilenet/fp32/manifest.json").read_text())
+    assert manifest["options"]["dataset"] == "fashion-mnist"  # verified on real images
