@@ -59,7 +59,7 @@ def print_table(
         return
     cells = [[_cell(row.get(key)) for key, _ in columns] for row in rows]
     widths = [
-        max(_longest_word(header), *(_longest_word(row[i]) for row in cells))
+        max([_longest_word(header), *(_longest_word(row[i]) for row in cells)])
         for i, (_, header) in enumerate(columns)
     ]
     shown = list(range(len(columns))) if wide else _fitting(widths, console.width)
