@@ -33,12 +33,12 @@ FROM python AS ci
 WORKDIR /home/sedeploy/se-deploy
 COPY --chown=sedeploy:sedeploy . .
 RUN --mount=type=bind,from=wheels,target=/wheels \
-    pip install --no-index --find-links /wheels "torch==2.13.0" -e ".[dev]"
+    pip install --no-index --find-links /wheels "torch==2.13.0" -e ".[cpu,dev]"
 USER sedeploy
 CMD ["python", "-m", "pytest", "-q", "-m", "not slow"]
 
-# ---- runtime-venv: requirements-runtime.txt (pyproject's dependencies minus torch, onnxsim,
-# safetensors and matplotlib), then the package itself with --no-deps so pip does not pull torch
+# ---- runtime-venv: requirements-runtime.txt (pyproject's dependencies and its `cpu` extra minus
+# torch, onnxsim, safetensors and matplotlib), then the package itself with --no-deps so pip does not pull torch
 # back in; pip and setuptools leave, as nothing installs into the runtime image later.
 FROM python AS runtime-venv
 ARG RUNTIME_EXTRAS=""

@@ -7,9 +7,12 @@
 # Usage: scripts/container-ci.sh [--install] [--full]
 #   --install  no engine here: apt-get install podman buildah runc debootstrap (root only)
 #   --full     the whole test suite in the ci image (default: -m "not slow")
-# Environment: BASE (image with python3 >= 3.11 and venv; default docker.io/library/python:3.11-slim,
-#   else a Debian bookworm bootstrapped here), WHEELHOUSE (default .wheelhouse), DEBIAN_MIRROR,
-#   TORCH_INDEX, TAG (image name, default se-deploy), PYTHON (host python with pip); for another
+# Environment: BASE (image with python3 >= 3.11 and venv; default python:3.11-slim from the
+#   engine's own configured registries, else a Debian bookworm bootstrapped here), WHEELHOUSE
+#   (default .wheelhouse), DEBIAN_MIRROR (default: the first Debian mirror in this machine's apt
+#   sources), TORCH_INDEX (an extra pip index for the CPU torch build; default none: pip's own
+#   configuration, `pip config list`, decides where wheels come from), TAG (image name, default
+#   se-deploy), PYTHON (host python with pip); for another
 #   BASE (the TensorRT variant, README "Containers"): PYTHON_TAG (its Python, default 3.11),
 #   VENV_FLAGS (e.g. --system-site-packages), RUNTIME_EXTRAS (more runtime requirements).
 # Exit status: 0 all passed; 1 an image build, the tests or the smoke run failed; 3 this machine
@@ -20,12 +23,12 @@ cd "$(dirname "$0")/.."
 PY_TAG=${PYTHON_TAG:-3.11}  # python:3.11-slim's and Debian bookworm's; wheels are fetched for it
 VENV_FLAGS=${VENV_FLAGS:-}
 RUNTIME_EXTRAS=${RUNTIME_EXTRAS:-}
-PUBLIC_BASE=docker.io/library/python:3.11-slim
+PUBLIC_BASE=python:3.11-slim  # unqualified: the engine's registries.conf / daemon config resolve it
 LOCAL_BASE=localhost/se-deploy-base:bookworm
 TAG=${TAG:-se-deploy}
 WHEELHOUSE=${WHEELHOUSE:-$PWD/.wheelhouse}
-DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-TORCH_INDEX=${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-}
+TORCH_INDEX=${TORCH_INDEX:-}
 PYTHON=${PYTHON:-python3}
 INSTALL=0
 SUITE=(-m "not slow")
@@ -106,11 +109,23 @@ resolve_base() {
   timeout 120 "$ENGINE" pull -q "$BASE" >/dev/null 2>&1 && return
   BASE=$LOCAL_BASE
   if have_image "$BASE"; then say "no registry answers; reusing $BASE"; return; fi
+  [ -n "$DEBIAN_MIRROR" ] || DEBIAN_MIRROR=$(apt_mirror)
+  [ -n "$DEBIAN_MIRROR" ] \
+    || cannot "no base image: $PUBLIC_BASE cannot be pulled and no Debian mirror is configured in /etc/apt (set DEBIAN_MIRROR)"
   say "no registry answers; bootstrapping Debian bookworm from $DEBIAN_MIRROR as $BASE"
   [ "$(id -u)" = 0 ] || cannot "no base image: $PUBLIC_BASE cannot be pulled and debootstrap needs root"
   command -v debootstrap >/dev/null \
     || cannot "no base image: $PUBLIC_BASE cannot be pulled and debootstrap is missing (apt-get install debootstrap)"
   step "bootstrap base image" bootstrap_base
+}
+
+# The first Debian archive this machine's apt uses (one-line sources.list entries or deb822
+# .sources files), so the bootstrap reads the mirror the machine is configured for.
+apt_mirror() {
+  local files=(/etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources)
+  { grep -hsE '^deb ' "${files[@]}" | sed -E 's/^deb (\[[^]]*\] )?([^ ]+).*/\2/'
+    grep -hsE '^URIs:' "${files[@]}" | awk '{print $2}'
+  } | grep -v -i security | head -n 1
 }
 
 bootstrap_base() {
@@ -140,15 +155,11 @@ fill_wheelhouse() {
   "$PYTHON" - "$requirements" $RUNTIME_EXTRAS <<'EOF' || return 1
 import sys, tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-lines = [*project["dependencies"], *project["optional-dependencies"]["dev"], "setuptools>=68"]
+extras = project["optional-dependencies"]
+lines = [*project["dependencies"], *extras["cpu"], *extras["dev"], "setuptools>=68"]
 open(sys.argv[1], "w").write("\n".join([*lines, "torch==2.13.0", *sys.argv[2:]]) + "\n")
 EOF
-  if "$PYTHON" -c "import urllib.request as u, sys; u.urlopen(sys.argv[1], timeout=10)" \
-      "$TORCH_INDEX/torch/" >/dev/null 2>&1; then
-    index=(--extra-index-url "$TORCH_INDEX")
-  else
-    say "$TORCH_INDEX does not answer; torch comes from pip's configured indexes"
-  fi
+  if [ -n "$TORCH_INDEX" ]; then index=(--extra-index-url "$TORCH_INDEX"); fi
   mkdir -p "$WHEELHOUSE"
   local arch
   arch=$(uname -m)
@@ -159,7 +170,7 @@ EOF
     2> >(grep -v "is ignored: it is neither" >&2) || return 1
   rm -f "$requirements"
   compgen -G "$WHEELHOUSE/torch-2.13.0+cpu-*.whl" >/dev/null \
-    || { say "no torch 2.13.0+cpu wheel in $WHEELHOUSE: the CPU build is not reachable"; return 1; }
+    || { say "no torch 2.13.0+cpu wheel in $WHEELHOUSE: the CPU build is not reachable through pip's configured indexes (pip config list; or set TORCH_INDEX)"; return 1; }
 }
 
 # An engine can answer and still be unable to start containers (nested, no cgroups): that is this

@@ -196,7 +196,11 @@ def test_a_backend_missing_here_fails_its_rows_only(bench_workdir: Path, monkeyp
         (["--precision", "int4"], "unknown precision(s) int4; choose from fp32, fp16, int8"),
         (["--batch-size", "one"], "--batch-size 'one' must be comma-separated integers, e.g. 1,8"),
         (["--pair", "a.onnx"], "--pair 'a.onnx' needs two paths: SE_ARTIFACT,BASE_ARTIFACT"),
-        (["--order", "zigzag"], "--order 'zigzag' is not one of: alternate, random"),
+        (
+            ["--order", "zigzag"],
+            "bench: Invalid value for '--order': Value error, 'zigzag' is not one of "
+            "'alternate', 'random'.",
+        ),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path) -> None:

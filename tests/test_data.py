@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 import struct
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 from se_deploy.core.errors import SeDeployError
-from se_deploy.data import load_dataset
+from se_deploy.data import fashion_mnist, load_dataset
 from se_deploy.data.dataset import augment_batch
 from se_deploy.data.fashion_mnist import FILES, read_idx
 from tests.conftest import requires_fashion_mnist
@@ -121,3 +122,46 @@ def test_real_fashion_mnist_sizes() -> None:
     data = load_dataset("fashion-mnist", "test")
     assert data.images.shape == (10000, 1, 28, 28)
     assert np.bincount(data.labels).tolist() == [1000] * 10
+
+
+def test_without_the_full_set_the_embedded_subset_is_read(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(fashion_mnist.SYSTEM_DIR_ENV, str(tmp_path / "not-installed"))
+    test, train = load_dataset("fashion-mnist", "test"), load_dataset("fashion-mnist", "train")
+    assert (len(test), len(train)) == (2000, 512)
+    assert test.source["variant"] == train.source["variant"] == "subset"
+    assert test.source["dir"] == str(fashion_mnist.SUBSET_DIR)
+    assert np.bincount(test.labels, minlength=10).min() > 150  # every class is there
+
+
+def test_the_system_directory_wins_when_it_holds_the_four_files(tmp_path, monkeypatch) -> None:
+    make_fmnist_dir(tmp_path, n=6)
+    monkeypatch.setenv(fashion_mnist.SYSTEM_DIR_ENV, str(tmp_path))
+    data = load_dataset("fashion-mnist", "test")
+    assert (len(data), data.source["variant"], data.source["dir"]) == (6, "full", str(tmp_path))
+
+
+def test_a_damaged_subset_file_is_refused(tmp_path, monkeypatch) -> None:
+    copy = tmp_path / "subset"
+    shutil.copytree(fashion_mnist.SUBSET_DIR, copy)
+    name = FILES["test"][1]
+    raw = gzip.decompress((copy / name).read_bytes())
+    (copy / name).write_bytes(gzip.compress(raw[:-1] + bytes([(raw[-1] + 1) % 10])))
+    with pytest.raises(SeDeployError, match="does not match its sha256"):
+        fashion_mnist.load_split("test", fashion_mnist.Location(copy, fashion_mnist.SUBSET))
+
+
+@requires_fashion_mnist
+def test_the_subset_holds_the_suites_images_of_the_full_set(monkeypatch) -> None:
+    """The first 2,000 test images, and the 512 train images calibration draws (seed 0): the
+    suite's figures on the subset are the full set's."""
+    full_test = load_dataset("fashion-mnist", "test", data_dir=fashion_mnist.SYSTEM_DIR)
+    full_train = load_dataset("fashion-mnist", "train", data_dir=fashion_mnist.SYSTEM_DIR)
+    subset = fashion_mnist.Location(fashion_mnist.SUBSET_DIR, fashion_mnist.SUBSET)
+    test_images, test_labels = fashion_mnist.load_split("test", subset)
+    train_images, train_labels = fashion_mnist.load_split("train", subset)
+    assert np.array_equal(test_images, full_test.images[:2000])
+    assert np.array_equal(test_labels, full_test.labels[:2000])
+    order = np.arange(len(full_train))
+    np.random.default_rng(0).shuffle(order)
+    assert np.array_equal(train_images, full_train.images[order[:512]])
+    assert np.array_equal(train_labels, full_train.labels[order[:512]])

@@ -54,9 +54,10 @@ def run_as_in_runtime_image(*args: str, cwd: Path) -> subprocess.CompletedProces
     )
 
 
-def test_runtime_requirements_are_pyproject_minus_torch_side_and_plots() -> None:
+def test_runtime_requirements_are_pyproject_and_cpu_extra_minus_torch_side_and_plots() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     project = requirement_specs(
-        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+        [*pyproject["dependencies"], *pyproject["optional-dependencies"]["cpu"]]
     )
     runtime = requirement_specs((ROOT / "requirements-runtime.txt").read_text().splitlines())
     assert set(project) - set(runtime) == NOT_IN_RUNTIME

@@ -307,16 +307,14 @@ def require_file(path: Any, what: str, suffixes: tuple[str, ...]) -> Path:
 def onnx_file_precision(path: Path) -> str:
     """fp32, fp16 or int8 of an ONNX file (weights only; external data is not read), '?' when
     it is missing or not ONNX: the one precision check bench, eval and the stages share."""
-    import onnx
-    from google.protobuf.message import DecodeError
-
     from se_deploy.core.onnx.facts import detect_precision
+    from se_deploy.core.onnx.graph import load_model
 
     if Path(path).suffix != ".onnx" or not Path(path).is_file():
         return "?"
     try:
-        return detect_precision(onnx.load(str(path), load_external_data=False))
-    except DecodeError:
+        return detect_precision(load_model(path, load_external_data=False))
+    except SeDeployError:
         return "?"
 
 

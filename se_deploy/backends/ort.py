@@ -27,6 +27,7 @@ from se_deploy.backends.base import (
     require_file,
 )
 from se_deploy.core.errors import SeDeployError
+from se_deploy.core.verbosity import ort_severity
 
 _ORT_TYPES = {
     "tensor(float)": np.float32,
@@ -287,7 +288,9 @@ def session_options(options: RunnerOptions, stem: str) -> Any:
     """SessionOptions from RunnerOptions: threads, optimization level, saved graph, profiler."""
     import onnxruntime as ort
 
+    ort.set_default_logger_severity(ort_severity())
     so = ort.SessionOptions()
+    so.log_severity_level = ort_severity()
     so.intra_op_num_threads = options.threads
     so.inter_op_num_threads = options.inter_threads
     so.graph_optimization_level = getattr(
@@ -296,8 +299,8 @@ def session_options(options: RunnerOptions, stem: str) -> Any:
     if options.optimized_model_path is not None:
         options.optimized_model_path.parent.mkdir(parents=True, exist_ok=True)
         so.optimized_model_filepath = str(options.optimized_model_path)
-        # ORT's one warning then says the saved NCHWc graph is machine-specific; it is, by intent.
-        so.log_severity_level = 3
+        # ORT's one warning then says the saved NCHWc graph is machine-specific; it is, by intent,
+        # and the default severity (error) keeps it out of the output unless -v.
     if options.profile:
         profile_dir = options.profile_dir or Path(tempfile.mkdtemp(prefix="se-deploy-ort-"))
         profile_dir.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ from se_deploy.backends.base import (
     require_file,
 )
 from se_deploy.core.errors import SeDeployError
+from se_deploy.core.verbosity import trt_severity
 
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 BUILD_MANIFEST = "build-trt.json"  # beside an engine: how `se-deploy build` made it
@@ -181,7 +182,7 @@ class TrtRunner(Runner):
         import tensorrt as trt
 
         path = require_file(artifact, "TensorRT engine", self.suffixes)
-        logger = trt.Logger(trt.Logger.WARNING)
+        logger = trt.Logger(trt_severity(trt))
         trt.init_libnvinfer_plugins(logger, "")
         self._runtime = trt.Runtime(logger)
         self.engine = self._runtime.deserialize_cuda_engine(path.read_bytes())

@@ -43,9 +43,19 @@ def run_bench(
     from se_deploy.bench.report import write_report
 
     validate_backends(plan.backends(), config.device)
+    require_runnable(plan)
     run_dir = out_dir or DEFAULT_RUNS / time.strftime("%Y%m%d-%H%M%S")
     results = execute_plan(plan, config, run_dir, progress)
     return results, write_report(results, run_dir, command)
+
+
+def require_runnable(plan: Plan) -> None:
+    """Refuse a plan none of whose targets can run (each is missing or unreadable): it would
+    measure nothing, so it is a bad input, not a report of failed rows."""
+    targets = [t for group in plan.groups for t in group.targets]
+    if targets and all(t.missing for t in targets):
+        reasons = "; ".join(dict.fromkeys(f"{t.key}: {t.missing}" for t in targets))
+        raise SeDeployError(f"nothing to measure: {reasons}")
 
 
 def parse_list(text: str | None, option: str) -> list[str]:

@@ -336,6 +336,8 @@ def _file_target(path: Path, role: Role, backend: str) -> Target:
         kinds = f"{runner.artifact_kind}s ({'/'.join(runner.suffixes)})"
         why = f"backend {backend} runs {kinds}, not '{path.name}'"
         return replace(target, missing=f"{why}; make one with `{runner.made_by}`")
+    if precision == "?" and path.suffix == ".onnx":
+        return replace(target, missing=_unreadable(path))
     from se_deploy.bench.origin import artifact_origin
 
     return replace(
@@ -361,6 +363,17 @@ def _label_and_above(path: Path) -> tuple[str, Path]:
     if path.parent.name:
         return f"{path.parent.name}/{path.name}", path.parent.parent
     return path.name, path.parent
+
+
+def _unreadable(path: Path) -> str:
+    """Why an ONNX file whose precision cannot be read is no target: the loader's one line."""
+    from se_deploy.core.onnx.graph import load_model
+
+    try:
+        load_model(path, load_external_data=False)
+    except SeDeployError as exc:
+        return str(exc)
+    return f"'{path}' is an ONNX model se-deploy cannot tell the precision of"
 
 
 def _plan_status(target: Target) -> str:

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from se_deploy.bench.run import BenchResults
-from se_deploy.core.files import atomic_path, atomic_write_json, atomic_write_text, file_record
+from se_deploy.core.console import markdown_table
+from se_deploy.core.files import (
+    atomic_path,
+    atomic_write_json,
+    atomic_write_text,
+    file_record,
+    run_lock,
+)
 
 _STATUS_CHARS = 90
 # The latency figures of one timed batch size, as bench.latency records them.
@@ -198,7 +205,11 @@ def table_rows(results: BenchResults) -> tuple[list[dict[str, Any]], list[dict[s
 
 def write_report(results: BenchResults, run_dir: Path, command: str = "") -> list[Path]:
     """Write every output file into `run_dir`; returns their paths (manifest last)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir):
+        return _write_report(results, run_dir, command)
+
+
+def _write_report(results: BenchResults, run_dir: Path, command: str) -> list[Path]:
     paths = [run_dir / "results.json", run_dir / "results.csv", run_dir / "pairs.csv"]
     atomic_write_json(paths[0], {**results.to_dict(), "command": command})
     atomic_write_text(paths[1], _csv(target_rows(results), TARGET_COLUMNS))
@@ -222,6 +233,26 @@ def write_report(results: BenchResults, run_dir: Path, command: str = "") -> lis
     return [*paths, manifest]
 
 
+def eval_data_lines(results: BenchResults) -> list[str]:
+    """Which eval data the accuracy figures read: the full dataset or the embedded subset."""
+    seen = {}
+    for target in results.targets:
+        accuracy = target.get("accuracy") or {}
+        data = accuracy.get("data") or {}
+        if data:
+            key = (accuracy["dataset"], data.get("variant"), data.get("dir"))
+            seen[key] = max(seen.get(key, 0), accuracy.get("count") or 0)
+    return [
+        f"Eval data: {name} {variant or ''} ({where}), up to {count} images scored."
+        + (
+            " The embedded subset: install the full dataset for all 10,000."
+            if variant == "subset"
+            else ""
+        )
+        for (name, variant, where), count in seen.items()
+    ]
+
+
 def render_markdown(results: BenchResults, plots: list[str], command: str = "") -> str:
     run = results.run
     host = run["host"]
@@ -236,14 +267,15 @@ def render_markdown(results: BenchResults, plots: list[str], command: str = "") 
         f"Harness overhead per timed call (empty call through the same loop): p50 "
         f"{overhead['p50_ms'] * 1e3:.2f} us, p99 {overhead['p99_ms'] * 1e3:.2f} us; it is "
         "included in every latency figure, not subtracted.",
+        *eval_data_lines(results),
         "",
         "## SE vs baseline (interleaved)",
         "",
-        _markdown_table(pairs, PAIR_TABLE_COLUMNS) if pairs else "No pairs in this run.",
+        markdown_table(pairs, PAIR_TABLE_COLUMNS) if pairs else "No pairs in this run.",
         "",
         "## Targets",
         "",
-        _markdown_table(targets, TABLE_COLUMNS),
+        markdown_table(targets, TABLE_COLUMNS),
         "",
         *[f"![{name}]({name})" for name in plots],
         "",
@@ -369,21 +401,6 @@ def _csv(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
-
-
-def _markdown_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
-    header = "| " + " | ".join(_cell(title) for _, title in columns) + " |"
-    rule = "|" + "---|" * len(columns)
-    body = ["| " + " | ".join(_cell(row.get(key)) for key, _ in columns) + " |" for row in rows]
-    return "\n".join([header, rule, *body])
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value).replace("|", "\\|")
 
 
 def _status(row: dict[str, Any]) -> str:

@@ -93,7 +93,7 @@ class Scorer:
         result = evaluate_runner(
             runner, self._batches(data, runner.inputs[0], target), reference, name
         )
-        return {"dataset": dataset, **result.to_dict()}
+        return {"dataset": dataset, "data": data.source, **result.to_dict()}
 
     def _dataset(self, dataset: str, spec: TensorSpec) -> Any:
         from se_deploy.data import load_dataset

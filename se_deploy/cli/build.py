@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from se_deploy.cli.replay import config_option
+
 
 def build_command(
     backend: str = typer.Option(..., help="ort or trt."),
@@ -46,11 +48,12 @@ def build_command(
     root: str = typer.Option("export", help="Artifact root that --model reads."),
     out: str = typer.Option(None, help="Run directory (default: the source artifact's)."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+    _config: str = config_option(),
 ) -> None:
     """Build for a runtime: ORT session config + saved optimized graph, or a TensorRT engine."""
     from pathlib import Path
 
-    from se_deploy.core.console import err_console, print_json
+    from se_deploy.core.console import activity, print_json
     from se_deploy.stages.compile import BuildConfig, build_artifact, require_buildable
     from se_deploy.stages.compile.summary import print_build_summary
     from se_deploy.stages.quantize import resolve_source
@@ -80,7 +83,8 @@ def build_command(
     )
     require_buildable(config)
     source = resolve_source(input_path, model, precision, Path(root))
-    with err_console.status(f"building {source.path} for {backend}"):
+    with activity(f"build {source.path}") as update:
+        update(f"{backend}")
         result = build_artifact(source, config, path(out))
     if as_json:
         print_json(result.manifest)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from se_deploy.cli.replay import config_option
 from se_deploy.core.errors import SeDeployError
 
 
@@ -22,6 +23,7 @@ def eval_command(
     backend: str = typer.Option("ort", help="Runner for --artifact: ort, ort-trt, trt, openvino."),
     device: str = typer.Option(None, help="cpu or cuda; default: the backend's own."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    _config: str = config_option(),
 ) -> None:
     """Top-1/top-5 on a dataset: of weights (PyTorch FP32) or of an --artifact on a backend."""
     from se_deploy.bench.score import evaluate_artifact

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from se_deploy.cli.replay import config_option
+
 
 def export_command(
     model: str = typer.Option(
@@ -84,6 +86,7 @@ def export_command(
     std: str = typer.Option(None, help="--onnx: input std per channel, e.g. 0.229,0.224,0.225."),
     channel_order: str = typer.Option("rgb", help="--onnx: rgb or bgr input channel order."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+    _config: str = config_option(),
 ) -> None:
     """Export to ONNX with SE blocks canonicalized, simplified and verified against PyTorch.
 

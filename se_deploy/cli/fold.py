@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from se_deploy.cli.replay import config_option
+
 
 def fold_command(
     model: str = typer.Option(
@@ -35,6 +37,7 @@ def fold_command(
     seed: int = typer.Option(0, help="Seed of the train and test shuffles."),
     out: str = typer.Option(None, help="Run directory (default export/<model>/fp32-folded/)."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+    _config: str = config_option(),
 ) -> None:
     """Fold near-constant SE gates into conv weights (static SE folding) under a top-1 budget."""
     from pathlib import Path

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from se_deploy.cli.replay import config_option
+
 
 def quantize_command(
     input_path: str = typer.Option(
@@ -53,11 +55,12 @@ def quantize_command(
     root: str = typer.Option("export", help="Artifact root that --model reads and writes."),
     out: str = typer.Option(None, help="Run directory (default ROOT/<model>/<precision tag>/)."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+    _config: str = config_option(),
 ) -> None:
     """FP16 or INT8 (QDQ, real calibration) from an fp32 export, checked against it in ORT."""
     from pathlib import Path
 
-    from se_deploy.core.console import err_console, print_json
+    from se_deploy.core.console import activity, print_json
     from se_deploy.core.errors import SeDeployError
     from se_deploy.stages.quantize import QuantConfig, quantize_artifact, resolve_source
     from se_deploy.stages.quantize.summary import print_quantize_summary
@@ -84,7 +87,8 @@ def quantize_command(
         enforce_check=check == "enforce",
     )
     source = resolve_source(input_path, model, "fp32", Path(root))
-    with err_console.status(f"quantizing {source.path} to {config.tag}"):
+    with activity(f"quantize {source.path}") as update:
+        update(f"{config.tag} (calibration, conversion and the ORT check)")
         result = quantize_artifact(source, config, Path(out) if out else None)
     if as_json:
         print_json(result.manifest)

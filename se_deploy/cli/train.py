@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from se_deploy.cli.replay import config_option
+
 
 def train_command(
     model: str = typer.Option(..., help="Registered model name (see `se-deploy models`)."),
@@ -25,6 +27,7 @@ def train_command(
     device: str = typer.Option("cpu", help="cpu or cuda (same recipe; cuda needs a CUDA torch)."),
     out: str = typer.Option(None, help="Run directory (default runs/train/<model>)."),
     resume: bool = typer.Option(False, help="Continue from the checkpoint in --out."),
+    _config: str = config_option(),
 ) -> None:
     """Train a model; checkpoint each epoch; write fp16 weights and a model card."""
     from pathlib import Path

@@ -20,6 +20,7 @@ from se_deploy.core.files import (
     atomic_write_bytes,
     atomic_write_json,
     file_record,
+    run_lock,
     sha256_file,
     tool_versions,
 )
@@ -269,9 +270,10 @@ def write_run(
 ) -> Path:
     """Write `files` into `run_dir`, then the manifest `name` listing them with sizes and
     sha256; returns the manifest's path."""
-    for file, data in files.items():
-        atomic_write_bytes(run_dir / file, data)
-    outputs = [file_record(run_dir / file, run_dir) for file in files]
-    path = run_dir / name
-    atomic_write_json(path, {**manifest, "outputs": outputs})
+    with run_lock(run_dir):
+        for file, data in files.items():
+            atomic_write_bytes(run_dir / file, data)
+        outputs = [file_record(run_dir / file, run_dir) for file in files]
+        path = run_dir / name
+        atomic_write_json(path, {**manifest, "outputs": outputs})
     return path

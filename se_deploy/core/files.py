@@ -1,23 +1,37 @@
 """Run directories, manifests, atomic writes and hashes shared by every command.
 
 Every artifact is written to a temporary sibling and renamed into place, so an interrupted or
-failed command never leaves a half-written file behind.
+failed command never leaves a half-written file behind. The temporary file is created with mode
+0666 less the umask (as `open` would: 0644 by default; `tempfile.mkstemp` would force 0600, which
+a container user other than the writer cannot read), fsynced before the rename and its directory
+fsynced after it, so a crash cannot leave a renamed but empty file. `run_lock` serializes two
+commands writing the same run directory, so the directory ends as one run's complete output.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import json
 import os
 import platform
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-TRACKED_PACKAGES = ("torch", "onnx", "onnxruntime", "onnxsim", "numpy", "tensorrt", "openvino")
+TRACKED_PACKAGES = (
+    "torch",
+    "onnx",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "onnxsim",
+    "numpy",
+    "tensorrt",
+    "openvino",
+)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -36,14 +50,47 @@ def sha256_file(path: Path) -> str:
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _new_temp(path)
     try:
         yield tmp
+        _fsync(tmp, os.O_RDONLY)
         os.replace(tmp, path)
+        _fsync(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _new_temp(path: Path) -> Path:
+    """An empty, new file beside `path`, mode 0666 less the umask."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+
+
+def _fsync(path: Path, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `run_dir` (created if needed) while a command writes it: a second
+    writer waits, then replaces the whole run, so the files and manifest always belong together.
+    The lock is flock(2) on the directory itself: no lock file is left behind."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -50,17 +50,22 @@ def load_dataset(
 def _fashion_mnist(split: str, size: Size, data_dir: Path | None, channels: int) -> ImageSet:
     if channels not in (1, 3):
         raise SeDeployError(f"Fashion-MNIST is grayscale: use 1 or 3 channels, not {channels}")
-    images, labels = fashion_mnist.load_split(split, data_dir)
+    location = fashion_mnist.locate(data_dir)
+    images, labels = fashion_mnist.load_split(split, location)
     images = np.repeat(resize_batch(images, size), channels, axis=1)
     pre = Preprocess(size, channels, FASHION_MNIST_MEAN * channels, FASHION_MNIST_STD * channels)
-    root = str(data_dir or fashion_mnist.DEFAULT_DIR)
     return ImageSet(
         FASHION_MNIST,
         images,
         labels,
         fashion_mnist.CLASSES,
         pre,
-        {"kind": FASHION_MNIST, "dir": root, "split": split},
+        {
+            "kind": FASHION_MNIST,
+            "dir": str(location.root),
+            "variant": location.variant,
+            "split": split,
+        },
     )
 
 

@@ -1,21 +1,34 @@
-"""Fashion-MNIST from its IDX .gz files (Debian package `dataset-fashion-mnist`).
+"""Fashion-MNIST from its IDX .gz files: the full dataset (Debian package `dataset-fashion-mnist`,
+or `--data-dir`) or, when neither is there, the subset that ships with se-deploy.
 
 IDX layout: big-endian magic (0x00000803 images, 0x00000801 labels), then dimension sizes, then
 uint8 data. Every header and size is checked so a truncated or foreign file is a clear error.
+
+Where the files come from, in order: `--data-dir` (must hold the four files); the system
+directory (SE_DEPLOY_FASHION_MNIST_DIR, else /usr/share/datasets/fashion-mnist) when it holds
+them; else the embedded subset (fashion_mnist_subset/: the 2,000 test images the default suite
+scores and the 512 train images it calibrates on; its sha256 sums are checked at load). Every
+ImageSet records which one it read (`source["variant"]`: full or subset).
 """
 
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from se_deploy.core.errors import SeDeployError
+from se_deploy.core.files import sha256_file
 
-DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
+SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+SYSTEM_DIR_ENV = "SE_DEPLOY_FASHION_MNIST_DIR"
+SUBSET_DIR = Path(__file__).with_name("fashion_mnist_subset")
+CHECKSUMS = "SHA256SUMS"
 CLASSES = (
     "T-shirt/top",
     "Trouser",
@@ -32,11 +45,39 @@ FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
-_IMAGES_MAGIC, _LABELS_MAGIC = 0x00000803, 0x00000801
+IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801
+FULL, SUBSET = "full", "subset"
 _INSTALL_HINT = (
     "install it with `apt-get install dataset-fashion-mnist` or pass --data-dir "
     "with the four IDX .gz files"
 )
+
+
+@dataclass(frozen=True)
+class Location:
+    """The directory the split is read from and whether it is the full set or the subset."""
+
+    root: Path
+    variant: str
+
+
+def system_dir() -> Path:
+    return Path(os.environ.get(SYSTEM_DIR_ENV) or SYSTEM_DIR)
+
+
+def locate(data_dir: Path | None = None) -> Location:
+    """`data_dir` if given, else the system directory when it holds all four files, else the
+    embedded subset."""
+    if data_dir is not None:
+        if not Path(data_dir).is_dir():
+            raise SeDeployError(
+                f"Fashion-MNIST directory '{data_dir}' does not exist; {_INSTALL_HINT}"
+            )
+        return Location(Path(data_dir), FULL)
+    root = system_dir()
+    if all((root / name).is_file() for pair in FILES.values() for name in pair):
+        return Location(root, FULL)
+    return Location(SUBSET_DIR, SUBSET)
 
 
 def read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
@@ -70,14 +111,22 @@ def read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
 
 
-def load_split(split: str, data_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Return uint8 images (N, 1, 28, 28) and int64 labels for 'train' or 'test'."""
-    root = Path(data_dir) if data_dir else DEFAULT_DIR
-    if not root.is_dir():
-        raise SeDeployError(f"Fashion-MNIST directory '{root}' does not exist; {_INSTALL_HINT}")
+def verify_subset(root: Path = SUBSET_DIR) -> None:
+    """Check the embedded files against SHA256SUMS: a damaged checkout must not score silently."""
+    for line in (root / CHECKSUMS).read_text().splitlines():
+        digest, name = line.split()
+        if sha256_file(root / name) != digest:
+            raise SeDeployError(
+                f"embedded Fashion-MNIST file '{root / name}' does not match its sha256 in "
+                f"{CHECKSUMS}; restore it (git checkout) or reinstall se-deploy"
+            )
+
+
+def read_split(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (N, 28, 28) and uint8 labels of one split from the IDX files under `root`."""
     image_file, label_file = FILES[split]
-    images = read_idx(root / image_file, _IMAGES_MAGIC, 3)
-    labels = read_idx(root / label_file, _LABELS_MAGIC, 1)
+    images = read_idx(root / image_file, IMAGES_MAGIC, 3)
+    labels = read_idx(root / label_file, LABELS_MAGIC, 1)
     if len(images) != len(labels):
         raise SeDeployError(
             f"Fashion-MNIST {split} split has {len(images)} images but "
@@ -87,4 +136,12 @@ def load_split(split: str, data_dir: Path | None = None) -> tuple[np.ndarray, np
         raise SeDeployError(
             f"Fashion-MNIST labels in '{root / label_file}' exceed 9; the file is corrupt"
         )
+    return images, labels
+
+
+def load_split(split: str, location: Location) -> tuple[np.ndarray, np.ndarray]:
+    """Return uint8 images (N, 1, 28, 28) and int64 labels for 'train' or 'test'."""
+    if location.variant == SUBSET:
+        verify_subset(location.root)
+    images, labels = read_split(location.root, split)
     return images[:, None], labels.astype(np.int64)

@@ -8,6 +8,7 @@ under "state_dict" (stored as fp16 when committed); both forms are accepted.
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -50,15 +51,21 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
+# torch's weights_only unpickler names the global it refused: "Unsupported global: GLOBAL a.b"
+# (a class) or "unsupported GLOBAL posix.system whose module posix is blocked" (a function).
+_PICKLED_GLOBAL = re.compile(r"unsupported global:? (?:GLOBAL )?([\w.]+)", re.IGNORECASE)
+
+
 def _read_torch(path: Path) -> dict[str, torch.Tensor]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Unsupported global" in str(exc):  # weights_only met a class it will not rebuild
+        called = _PICKLED_GLOBAL.search(str(exc))
+        if called:  # weights_only met a callable or class it will not rebuild
             raise SeDeployError(
-                f"weights file '{path}' holds Python objects besides tensors, "
-                "which se-deploy never unpickles; save "
-                "torch.save(model.state_dict(), path)"
+                f"weights file '{path}' is a pickle with code in it (it calls "
+                f"{called.group(1)}), not only tensors; se-deploy never runs a weights file's "
+                "code: save torch.save(model.state_dict(), path) or a .safetensors file"
             ) from None
         raise SeDeployError(
             f"weights file '{path}' cannot be read as a torch file; check the file is complete"

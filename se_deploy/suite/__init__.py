@@ -12,7 +12,7 @@ from pathlib import Path
 from se_deploy.backends import Device
 from se_deploy.bench import Plan, build_plan
 from se_deploy.bench.run import Progress
-from se_deploy.suite.make import SUITE_PRECISIONS, build_suite_plan
+from se_deploy.suite.make import SUITE_PRECISIONS, ExportMaker, build_suite_plan
 
 __all__ = ["select_plan"]
 
@@ -30,5 +30,6 @@ def select_plan(
     """The plan for what was named (models, pairs, files), or the embedded default suite when
     nothing was; no precisions means fp32 (named models) or the suite's fp32 and int8."""
     if models or pairs or artifacts:
-        return build_plan(backends, models, precisions or ("fp32",), pairs, artifacts)
+        resolver = ExportMaker(make=make, progress=progress or (lambda _: None))
+        return build_plan(backends, models, precisions or ("fp32",), pairs, artifacts, resolver)
     return build_suite_plan(backends, precisions or SUITE_PRECISIONS, device, make, progress)

@@ -119,13 +119,14 @@ class SuiteResolver:
     root: Path
     make: bool
     progress: Progress
+    keep_existing: bool = False  # a step whose artifact exists counts as current
 
     @property
     def folder(self) -> Path:
         return self.root / self.part.name
 
     def label(self, model: str) -> str:
-        return f"{model}@{self.part.name}"
+        return f"{model}@{self.part.name}" if self.part.name else model
 
     def weights(self, model: str) -> Path | None:
         return self._checkpoint(model) if self.part.trained else None
@@ -137,7 +138,11 @@ class SuiteResolver:
         if makes_own_artifacts(backend):  # engines come from `se-deploy build`, not made here
             return ExportDirResolver(self.folder).locate(model, backend, precision)
         steps = self._steps(model, precision)
-        stale = [step for step in steps if not step.is_current()]
+        stale = [
+            step
+            for step in steps
+            if not (step.is_current() or (self.keep_existing and step.artifact.is_file()))
+        ]
         if stale and not self.make:
             return Located(path, f"not made yet; `se-deploy bench` makes it ({stale[0].name})")
         try:
@@ -254,6 +259,63 @@ class _Step:
 
     def _inputs(self) -> dict[str, Any]:
         return {key: value() if callable(value) else value for key, value in self.expected.items()}
+
+
+@dataclass(frozen=True)
+class ExportMaker:
+    """`bench --model NAME`: export/<model>/<precision>/ as DESIGN.md lays it out. An artifact
+    that is there is used as it is (never remade: it may come from the user's own options); a
+    missing one is made as the suite makes it: from the zoo checkpoint when the model has one
+    (the `fmnist` part), else from a seeded random init at 224 (the `224` part). With `make`
+    off, a missing one names the exact commands that make it."""
+
+    root: Path = Path("export")
+    make: bool = True
+    progress: Progress = lambda _: None
+
+    def label(self, model: str) -> str:
+        return model
+
+    def weights(self, model: str) -> Path | None:
+        return ExportDirResolver(self.root).weights(model)
+
+    def locate(self, model: str, backend: str, precision: str) -> Located:
+        path = artifact_path(self.root, model, backend, precision)
+        if path.is_file() or makes_own_artifacts(backend):
+            return ExportDirResolver(self.root).locate(model, backend, precision)
+        part = self._part(model)
+        if not self.make:
+            return Located(
+                path,
+                f"no {precision} artifact for {model} at {path}; run "
+                + " and ".join(f"`{command}`" for command in make_commands(part, model, precision))
+                + " (bench makes it unless --no-make or --plan is given)",
+            )
+        resolver = SuiteResolver(part, self.root, self.make, self.progress, keep_existing=True)
+        return resolver.locate(model, backend, precision)
+
+    def _part(self, model: str) -> SuitePart:
+        """The suite part whose recipe makes this model's artifacts, writing under root itself."""
+        trained, random_init = SUITE
+        has_checkpoint = SuiteResolver(trained, self.root, False, self.progress).weights(model)
+        return replace(trained if has_checkpoint else random_init, name="", eval_limit=None)
+
+
+def make_commands(part: SuitePart, model: str, precision: str) -> list[str]:
+    """The CLI commands that make what the suite's steps make for `part`."""
+    if part.trained:
+        export = f"se-deploy export --zoo --model {model} --dataset {part.calib}"
+    else:
+        export = f"se-deploy export --model {model} --input-size {part.input_size or 224}"
+    commands = [export]
+    if precision == "int8":
+        commands.append(
+            f"se-deploy quantize --model {model} --precision int8 --calib {part.calib} "
+            f"--calib-size {part.calib_size}"
+        )
+    elif precision != "fp32":
+        commands.append(f"se-deploy quantize --model {model} --precision {precision}")
+    return commands
 
 
 def _lazy_sha(path: Path) -> Any:

@@ -11,15 +11,35 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
+from google.protobuf.message import DecodeError
 from onnx import helper, numpy_helper
 
 from se_deploy.core.errors import SeDeployError
 
 Shape = tuple[int | str | None, ...]
+
+
+def load_model(path: Path | str, load_external_data: bool = True) -> onnx.ModelProto:
+    """`onnx.load`, with a file that is no ONNX model (truncated, text, another format) reported
+    as the user's error: protobuf's own message names neither the file nor the fix."""
+    try:
+        model = onnx.load(str(path), load_external_data=load_external_data)
+    except (DecodeError, ValueError, OSError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SeDeployError(
+            f"'{path}' is not a readable ONNX model ({detail}); pass a complete .onnx file "
+            "(re-run the command that wrote it)"
+        ) from None
+    if not model.graph.node:  # an empty file decodes as an empty ModelProto
+        raise SeDeployError(
+            f"'{path}' holds no ONNX graph (an empty or foreign file); pass a complete .onnx file"
+        )
+    return model
 
 
 def clone(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -37,6 +37,7 @@ from se_deploy.core.checks import (
     random_batches,
 )
 from se_deploy.core.onnx.facts import detect_precision
+from se_deploy.core.onnx.graph import load_model
 from se_deploy.data.calibration import image_input
 from se_deploy.stages.compile.config import BuildConfig, OrtProvider
 
@@ -151,7 +152,7 @@ def _provider_options(config: BuildConfig, source: OnnxSource, cache_dir: Path) 
     source's precision asks (INT8 reads the QDQ scales). Other providers: ORT's defaults."""
     if config.provider is not OrtProvider.TENSORRT:
         return {}
-    model = onnx.load(str(source.path), load_external_data=False)
+    model = load_model(source.path, load_external_data=False)
     precision = detect_precision(model)
     cache_dir.mkdir(parents=True, exist_ok=True)
     return {

@@ -24,7 +24,9 @@ from se_deploy.core.artifact import OnnxSource, Precision
 from se_deploy.core.checks import TOLERANCES, compare_outputs, random_batches
 from se_deploy.core.errors import SeDeployError, VerificationError
 from se_deploy.core.onnx.facts import detect_precision
+from se_deploy.core.onnx.graph import load_model
 from se_deploy.core.options import changed_flags
+from se_deploy.core.verbosity import trt_severity
 from se_deploy.data.calibration import (
     CALIBRATION_SPLIT,
     ImageInput,
@@ -61,6 +63,31 @@ def engine_precision(requested: EnginePrecision, model: onnx.ModelProto) -> Engi
     )
 
 
+def weakly_typed(trt: Any) -> bool:
+    """TensorRT 10 builds weakly typed networks (BuilderFlag.FP16/INT8 let it pick lower
+    precisions, INT8 may be calibrated implicitly); TensorRT 11 removed those flags and the
+    calibrator: every network is strongly typed, its precisions are the ONNX graph's own types
+    and Q/DQ nodes."""
+    return hasattr(trt.BuilderFlag, "FP16")
+
+
+def require_typed_precision(trt: Any, precision: EnginePrecision, model: onnx.ModelProto) -> None:
+    """On a strongly typed TensorRT, the requested precision must already be in the graph."""
+    found = engine_precision(EnginePrecision.AUTO, model)
+    if precision is found:
+        return
+    make = (
+        "`se-deploy quantize --precision int8` (Q/DQ)"
+        if precision is EnginePrecision.INT8
+        else "`se-deploy quantize --precision fp16`"
+    )
+    raise SeDeployError(
+        f"TensorRT {trt.__version__} builds strongly typed networks only (no FP16/INT8 "
+        f"builder flags, no implicit INT8 calibration): {precision} comes from a {precision} "
+        f"ONNX; make it with {make} and build that (--precision {precision})"
+    )
+
+
 def profile_shapes(target: ImageInput, config: BuildConfig) -> tuple[tuple[int, ...], ...]:
     """(min, opt, max) input shapes; a static batch admits only itself."""
     if target.batch is None:
@@ -86,21 +113,24 @@ def build_trt(
     """Parse, configure, build and check the engine; return files to write and the record."""
     import tensorrt as trt
 
-    model = onnx.load(str(source.path))
+    model = load_model(source.path)
     target = image_input(model)
     precision = engine_precision(config.engine_precision, model)
+    weak = weakly_typed(trt)
+    if not weak:
+        require_typed_precision(trt, precision, model)
     shapes = profile_shapes(target, config)
-    logger = trt.Logger(trt.Logger.WARNING)
+    logger = trt.Logger(trt_severity(trt))
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # explicit batch is TensorRT 10's only mode
+    network = builder.create_network(0)  # explicit batch only (10); strongly typed only (11)
     _parse(trt, network, logger, source.path)
     explicit = _has_qdq_layers(trt, network)
     settings = builder.create_builder_config()
     settings.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, config.workspace_mib << 20)
     settings.profiling_verbosity = trt.ProfilingVerbosity.DETAILED  # layer -> ONNX node names
-    if precision is EnginePrecision.FP16:
+    if weak and precision is EnginePrecision.FP16:
         settings.set_flag(trt.BuilderFlag.FP16)
-    if precision is EnginePrecision.INT8:
+    if weak and precision is EnginePrecision.INT8:
         settings.set_flag(trt.BuilderFlag.INT8)
     profile = builder.create_optimization_profile()
     profile.set_shape(target.name, *shapes)
@@ -135,6 +165,7 @@ def build_trt(
         files[CALIBRATION_CACHE_FILE] = calibrator.cache
     record = {
         "tensorrt": trt.__version__,
+        "typing": "weak (precision flags)" if weak else "strong (types from the ONNX graph)",
         "device": _device_record(),
         "engine_precision": str(precision),
         "quantization": (

@@ -33,6 +33,7 @@ from se_deploy.core.errors import SeDeployError, VerificationError
 from se_deploy.core.files import (
     atomic_path,
     atomic_write_json,
+    run_lock,
     sha256_bytes,
     sha256_file,
     tool_versions,
@@ -214,7 +215,7 @@ def write_artifacts(
 ) -> None:
     """Both files or neither: the ONNX is renamed into place only once its manifest is."""
     try:
-        with atomic_path(onnx_path) as onnx_tmp:
+        with run_lock(onnx_path.parent), atomic_path(onnx_path) as onnx_tmp:
             onnx_tmp.write_bytes(model_bytes)
             atomic_write_json(manifest_path, manifest)
     except OSError as exc:

@@ -8,17 +8,17 @@ from collections.abc import Iterator
 
 from se_deploy.core.artifact import RunResult
 from se_deploy.core.checks import format_agreement
-from se_deploy.core.console import console, err_console, print_table
+from se_deploy.core.console import activity, console, print_table
 from se_deploy.stages.export.config import ExportConfig
 from se_deploy.stages.export.pipeline import StepCallback
 
 
 @contextlib.contextmanager
 def step_display(config: ExportConfig) -> Iterator[StepCallback]:
-    """A spinner on stderr naming the running step (stdout stays clean for --json)."""
+    """The running step on stderr (stdout stays clean for --json)."""
     label = config.model or config.module or str(config.onnx or config.weights)
-    with err_console.status(f"{label}: starting") as status:
-        yield lambda step: status.update(f"{label}: {step}")
+    with activity(label) as update:
+        yield update
 
 
 def print_export_summary(result: RunResult) -> None:

@@ -24,6 +24,7 @@ from se_deploy.backends.ort import open_session
 from se_deploy.core.artifact import MODEL_FILE, OnnxSource, RunResult, base_manifest, write_run
 from se_deploy.core.checks import AccuracyMeter, compare_logits
 from se_deploy.core.errors import SeDeployError, VerificationError
+from se_deploy.core.onnx.graph import load_model
 from se_deploy.core.onnx.se_pattern import find_se_blocks
 from se_deploy.data import Batch, ImageSet
 from se_deploy.data.calibration import CALIBRATION_SPLIT, ImageInput, image_input, load_images
@@ -63,7 +64,7 @@ def fold_artifact(
     """Fold the SE blocks of `source` that `config` selects; write the folded run directory."""
     step = on_step or (lambda _: None)
     run_dir = source.run_dir(config.tag(), out)
-    model = onnx.load(str(source.path))
+    model = load_model(source.path)
     blocks = list(named_se_blocks(model).values())
     if not blocks:
         raise SeDeployError(

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 from se_deploy.core.artifact import OnnxSource, RunResult
-from se_deploy.core.console import console, err_console, print_json, print_table
+from se_deploy.core.console import activity, console, err_console, print_json, print_table
 from se_deploy.stages.fold.pipeline import StepCallback
 from se_deploy.stages.fold.plot import short_block_name
 
@@ -23,10 +23,10 @@ _COLUMNS = [
 
 @contextlib.contextmanager
 def step_display(source: OnnxSource) -> Iterator[StepCallback]:
-    """A spinner on stderr naming the running step (stdout stays clean for --json)."""
+    """The running step on stderr (stdout stays clean for --json)."""
     label = str(source.path)
-    with err_console.status(f"{label}: starting") as status:
-        yield lambda step: status.update(f"{label}: {step}")
+    with activity(label) as update:
+        yield update
 
 
 def print_fold_summary(result: RunResult, as_json: bool = False) -> None:

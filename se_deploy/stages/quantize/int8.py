@@ -215,11 +215,13 @@ def _since(start: float) -> float:
 
 @contextlib.contextmanager
 def _quiet_quantizer() -> Iterator[None]:
-    """Silence the quantizer's root-logger INFO/WARNING chatter for the call; its errors still
-    surface as exceptions."""
+    """Keep the quantizer's root-logger INFO/WARNING chatter to the command's verbosity (-v
+    shows it) for the call; its errors still surface as exceptions."""
+    from se_deploy.core.verbosity import python_log_level
+
     root = logging.getLogger()
     level = root.level
-    root.setLevel(logging.ERROR)
+    root.setLevel(python_log_level())
     try:
         yield
     finally:

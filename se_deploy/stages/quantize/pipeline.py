@@ -28,6 +28,7 @@ from se_deploy.core.checks import (
 )
 from se_deploy.core.errors import SeDeployError, VerificationError
 from se_deploy.core.onnx.facts import detect_precision
+from se_deploy.core.onnx.graph import load_model
 from se_deploy.core.onnx.qdq import qdq_summary
 from se_deploy.core.onnx.se_pattern import find_se_blocks
 from se_deploy.data.calibration import (
@@ -49,7 +50,7 @@ def quantize_artifact(
 ) -> RunResult:
     """Quantize `source` as `config` says; write model.onnx + manifest.json into the run dir."""
     run_dir = source.run_dir(config.tag, out)
-    float_model = onnx.load(str(source.path))
+    float_model = load_model(source.path)
     _require_float32(float_model, source.path)
     target = image_input(float_model)
     if config.precision is Precision.FP16:
@@ -112,7 +113,7 @@ def _fp16(model: onnx.ModelProto, config: QuantConfig) -> tuple[onnx.ModelProto,
         )
     details = {
         "fp16": {
-            "converter": "onnxconverter_common.float16.convert_float_to_float16",
+            "converter": "onnxruntime.transformers.float16.convert_float_to_float16",
             "clamped_weights": clamped_values(model),
         },
         "se_blocks": {
