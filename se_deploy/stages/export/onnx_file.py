@@ -26,7 +26,7 @@ from se_deploy.backends.ort import open_session
 from se_deploy.core.artifact import RunResult
 from se_deploy.core.checks import FP32, Parity, compare_outputs, require_parity
 from se_deploy.core.errors import SeDeployError, VerificationError
-from se_deploy.core.files import sha256_bytes, sha256_file, tool_versions
+from se_deploy.core.files import sha256_file, tool_versions
 from se_deploy.core.onnx.graph import model_opset
 from se_deploy.core.onnx.se_pattern import SEBlock, explain_se_misses, find_se_blocks
 from se_deploy.core.shapes import (
@@ -44,7 +44,7 @@ from se_deploy.stages.export.pipeline import (
     StepClock,
     require_valid_graph,
     require_writable_root,
-    write_artifacts,
+    write_export,
 )
 
 _MAX_LISTED_MISSES = 3
@@ -155,14 +155,8 @@ def export_imported(config: ExportConfig, imported: ImportedModel, clock: StepCl
             "reference": imported.reference_label,
             "results": [p.to_dict() for p in parity],
         },
-        "seconds": dict(clock.seconds),
-        "outputs": [
-            {"path": onnx_path.name, "bytes": len(model_bytes), "sha256": sha256_bytes(model_bytes)}
-        ],
     }
-    with clock("write files"):
-        write_artifacts(onnx_path, model_bytes, manifest_path, manifest)
-    return RunResult.written(onnx_path, manifest_path)
+    return write_export(onnx_path, model_bytes, manifest_path, manifest, clock)
 
 
 def model_name(path: Path) -> str:

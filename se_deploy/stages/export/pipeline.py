@@ -128,6 +128,21 @@ def export_model(config: ExportConfig, on_step: StepCallback | None = None) -> R
             "blocks": [block.to_dict() for block in blocks],
         },
         "verification": {"tolerance": FP32.to_dict(), "results": [p.to_dict() for p in parity]},
+    }
+    return write_export(onnx_path, model_bytes, manifest_path, manifest, clock)
+
+
+def write_export(
+    onnx_path: Path,
+    model_bytes: bytes,
+    manifest_path: Path,
+    manifest: dict[str, Any],
+    clock: StepClock,
+) -> RunResult:
+    """Finish an export's manifest (step seconds, the output record) and write both files: the
+    end every export path (registered model, module, ONNX file) shares."""
+    manifest = {
+        **manifest,
         "seconds": dict(clock.seconds),  # the steps before writing, as on disk
         "outputs": [
             {"path": onnx_path.name, "bytes": len(model_bytes), "sha256": sha256_bytes(model_bytes)}
