@@ -120,12 +120,17 @@ resolve_base() {
 }
 
 # The first Debian archive this machine's apt uses (one-line sources.list entries or deb822
-# .sources files), so the bootstrap reads the mirror the machine is configured for.
+# .sources files), so the bootstrap reads the mirror the machine is configured for. Only files
+# that exist are read: grep exits 2 on a missing one, which pipefail would make fatal.
 apt_mirror() {
-  local files=(/etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources)
-  { grep -hsE '^deb ' "${files[@]}" | sed -E 's/^deb (\[[^]]*\] )?([^ ]+).*/\2/'
-    grep -hsE '^URIs:' "${files[@]}" | awk '{print $2}'
-  } | grep -v -i security | head -n 1
+  local file files=()
+  for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    if [ -f "$file" ]; then files+=("$file"); fi
+  done
+  [ "${#files[@]}" -gt 0 ] || return 0
+  { grep -hE '^deb ' "${files[@]}" | sed -E 's/^deb (\[[^]]*\] )?([^ ]+).*/\2/' || true
+    grep -hE '^URIs:' "${files[@]}" | awk '{print $2}' || true
+  } | { grep -v -i security || true; } | head -n 1
 }
 
 bootstrap_base() {
