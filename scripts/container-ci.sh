@@ -161,7 +161,7 @@ fill_wheelhouse() {
 import sys, tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
 extras = project["optional-dependencies"]
-lines = [*project["dependencies"], *extras["cpu"], *extras["dev"], "setuptools>=68"]
+lines = [*project["dependencies"], *extras["cpu"], *extras["dev"], "setuptools>=77"]
 open(sys.argv[1], "w").write("\n".join([*lines, "torch==2.13.0", *sys.argv[2:]]) + "\n")
 EOF
   if [ -n "$TORCH_INDEX" ]; then index=(--extra-index-url "$TORCH_INDEX"); fi
@@ -192,7 +192,7 @@ build() {
 }
 
 run_tests() {
-  engine run "${RUN_FLAGS[@]}" --rm --network none "$TAG:ci" python -m pytest -q "${SUITE[@]}"
+  engine run "${RUN_FLAGS[@]}" --rm --network none "$TAG:ci" python -m pytest -q -n auto "${SUITE[@]}"
 }
 
 # The zoo's trained SE-MobileNet and MobileNet, exported by the ci image into a host folder.
