@@ -141,3 +141,21 @@ def test_bench_and_eval_take_built_artifacts(quant_root: Path) -> None:
         for path in built[TRAINED]
     ]
     assert scores[0]["top1"] == scores[1]["top1"] and scores[0]["count"] == scores[1]["count"]
+
+
+def test_a_built_graph_finds_its_source_from_another_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build records the source as given (relative to that run's cwd); bench run from
+    elsewhere still counts MACs and finds SE nodes on it, beside the built graph."""
+    run_dir = tmp_path / "export" / "se_mobilenet" / "fp32"
+    run_dir.mkdir(parents=True)
+    onnx.save(tiny_graph("se_mobilenet"), run_dir / "model.onnx")
+    monkeypatch.chdir(tmp_path)
+    source = resolve_source(Path("export/se_mobilenet/fp32/model.onnx"), None, "fp32")
+    build_artifact(source, BuildConfig("ort", graph_opt="all"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    found = runner_class("ort").graph_source(run_dir / BUILT)
+    assert found is not None and found.resolve() == (run_dir / "model.onnx").resolve()

@@ -96,7 +96,12 @@ class OrtRunner(Runner):
         """A graph `build` saved runs its source's graph (ORT's own ops replaced by fused and
         NCHWc ones that ONNX shape inference cannot follow): count and find SE nodes there."""
         built = build_record(artifact)
-        return Path(built["source"]) if built and built.get("source") else artifact
+        if not built or not built.get("source"):
+            return artifact
+        # The build records the source as it was given (often relative to the cwd of that
+        # run); a run dir read from elsewhere or moved still holds it beside the built graph.
+        source, beside = Path(built["source"]), Path(artifact).parent / Path(built["source"]).name
+        return beside if not source.is_file() and beside.is_file() else source
 
     def load_impl(
         self, artifact: Any, options: RunnerOptions
