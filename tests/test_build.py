@@ -50,7 +50,7 @@ def test_ort_build_saves_a_portable_graph_that_reproduces_the_source(
     quantized: dict, tmp_path: Path
 ) -> None:
     source = resolve_source(quantized["int8"], None, "fp32")
-    result = build_artifact(source, BuildConfig("ort", threads=2), tmp_path)
+    result = build_artifact(source, BuildConfig("ort", graph_opt="extended", threads=2), tmp_path)
     assert files_in(tmp_path) == {"model.ort-extended.onnx", "build-ort-cpu.json"}
     record = json.loads((tmp_path / "build-ort-cpu.json").read_text())
     assert record == result.manifest and record["precision"] == "int8"
@@ -81,7 +81,7 @@ def test_ort_graph_of_int8_sefloat_runs_se_convs_in_float(quantized: dict, tmp_p
     ops = {}
     for tag in ("int8", "int8-sefloat"):
         source = resolve_source(quantized[tag], None, "fp32")
-        result = build_artifact(source, BuildConfig("ort"), tmp_path / tag)
+        result = build_artifact(source, BuildConfig("ort", graph_opt="extended"), tmp_path / tag)
         ops[tag] = Counter(result.manifest["ort"]["optimized_model"]["ops"])
     float_convs = {tag: ops[tag]["Conv"] + ops[tag]["com.microsoft:FusedConv"] for tag in ops}
     assert float_convs == {"int8": 0, "int8-sefloat": SE_CONVS}
@@ -153,8 +153,9 @@ def test_cli_ort_build_json(quant_root: Path, cli, tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     manifest = json.loads(run.stdout)
-    assert manifest["command"] == "build" and manifest["options"]["graph_opt"] == "extended"
-    assert [o["path"] for o in manifest["outputs"]] == ["model.ort-extended.onnx"]
+    assert manifest["command"] == "build" and manifest["options"]["graph_opt"] == "all"
+    assert [o["path"] for o in manifest["outputs"]] == ["model.ort-all.onnx"]
+    assert manifest["ort"]["optimized_model"]["se_gates"]["placed"]
 
 
 @pytest.mark.trt

@@ -117,7 +117,7 @@ def test_a_built_graph_from_another_ort_or_block_size_is_refused(
 
 def test_se_gates_option_needs_the_nchwc_level(tmp_path: Path) -> None:
     with pytest.raises(SeDeployError, match="--se-gates"):
-        BuildConfig("ort", se_gates="ort")
+        BuildConfig("ort", graph_opt="extended", se_gates="ort")
     kept = build_tiny("se_mobilenet", tmp_path, se_gates="ort")["ort"]["optimized_model"]
     assert kept["se_gates"] == {"placed": False, "note": "kept as ORT placed them (--se-gates ort)"}
     assert "com.microsoft.nchwc:ReorderInput" in kept["ops"]

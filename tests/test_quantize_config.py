@@ -81,8 +81,8 @@ def test_bad_build_options_fail_in_one_line(options: dict, message: str) -> None
 
 
 def test_build_portability_follows_provider_and_level() -> None:
-    assert BuildConfig("ort").portable
-    assert not BuildConfig("ort", graph_opt="all").portable
+    assert BuildConfig("ort", graph_opt="extended").portable
+    assert not BuildConfig("ort").portable  # the default, level all: this ORT and CPU only
     assert not BuildConfig("ort", provider=OrtProvider.CUDA).portable
     assert BuildConfig("trt", engine_precision="int8", calib="synthetic").engine_precision is (
         EnginePrecision.INT8

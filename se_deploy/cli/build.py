@@ -18,9 +18,10 @@ def build_command(
     precision: str = typer.Option("fp32", help="With --model: fp32, fp16, int8, int8-sefloat."),
     provider: str = typer.Option("cpu", help="ort: cpu, cuda or tensorrt (onnxruntime-gpu)."),
     graph_opt: str = typer.Option(
-        "extended",
-        help="ort: level of the saved graph; up to extended is portable, all (NCHWc layout, "
-        "fastest on CPU) is valid for this ORT version and NCHWc block size only.",
+        "all",
+        help="ort: level of the saved graph; all (ORT's default: NCHWc layout with the SE gates "
+        "placed in it, fastest on CPU) is valid for this ORT version and NCHWc block size "
+        "only, refused elsewhere with the rebuild command; extended and below are portable.",
     ),
     se_gates: str = typer.Option(
         "nchwc",
