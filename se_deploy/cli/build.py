@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import typer
 
+from se_deploy.backends.base import GraphOptimization
 from se_deploy.cli.replay import config_option
+from se_deploy.stages.compile.config import BuildBackend, EnginePrecision, OrtProvider, SeGates
 
 
 def build_command(
-    backend: str = typer.Option(..., help="ort or trt."),
+    backend: BuildBackend = typer.Option(..., help="The runtime to build for."),
     input_path: str = typer.Option(
         None, "--input", "-i", help="ONNX file or run dir, e.g. export/se_mobilenet/int8."
     ),
@@ -16,22 +18,24 @@ def build_command(
         None, "--model", "-m", help="Registered model: reads ROOT/<model>/<precision>/model.onnx."
     ),
     precision: str = typer.Option("fp32", help="With --model: fp32, fp16, int8, int8-sefloat."),
-    provider: str = typer.Option("cpu", help="ort: cpu, cuda or tensorrt (onnxruntime-gpu)."),
-    graph_opt: str = typer.Option(
-        "all",
+    provider: OrtProvider = typer.Option(
+        OrtProvider.CPU, help="ort: execution provider (cuda, tensorrt: onnxruntime-gpu)."
+    ),
+    graph_opt: GraphOptimization = typer.Option(
+        GraphOptimization.ALL,
         help="ort: level of the saved graph; all (ORT's default: NCHWc layout with the SE gates "
         "placed in it, fastest on CPU) is valid for this ORT version and NCHWc block size "
         "only, refused elsewhere with the rebuild command; extended and below are portable.",
     ),
-    se_gates: str = typer.Option(
-        "nchwc",
+    se_gates: SeGates = typer.Option(
+        SeGates.NCHWC,
         help="ort cpu at --graph-opt all: nchwc applies SE gates inside ORT's NCHWc layout "
         "(exact; the form per block is in the manifest), ort keeps ORT's NCHW Mul.",
     ),
     threads: int = typer.Option(0, help="ort: intra-op threads for the session config."),
     inter_threads: int = typer.Option(0, help="ort: inter-op threads for the session config."),
-    engine_precision: str = typer.Option(
-        "auto", help="trt: auto (follow the ONNX), fp32, fp16, int8 (calibrates a float model)."
+    engine_precision: EnginePrecision = typer.Option(
+        EnginePrecision.AUTO, help="trt: auto follows the ONNX; int8 calibrates a float model."
     ),
     min_batch: int = typer.Option(1, help="trt: optimization profile minimum batch."),
     opt_batch: int = typer.Option(1, help="trt: batch the tactics are tuned for."),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from se_deploy.backends.base import Device
 from se_deploy.cli.replay import config_option
+from se_deploy.core.choices import Split
 from se_deploy.core.errors import SeDeployError
 
 
@@ -15,13 +17,13 @@ def eval_command(
     ),
     dataset: str = typer.Option("fashion-mnist", help="'fashion-mnist' or an ImageFolder dir."),
     data_dir: str = typer.Option(None, help="Directory of the Fashion-MNIST IDX .gz files."),
-    split: str = typer.Option("test"),
+    split: Split = typer.Option(Split.TEST),
     batch_size: int = typer.Option(256),
     artifact: str = typer.Option(
         None, help="Evaluate this ONNX file/engine (export, quantize, build) instead of weights."
     ),
     backend: str = typer.Option("ort", help="Runner for --artifact: ort, ort-trt, trt, openvino."),
-    device: str = typer.Option(None, help="cpu or cuda; default: the backend's own."),
+    device: Device = typer.Option(None, help="Default: the backend's own."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     _config: str = config_option(),
 ) -> None:

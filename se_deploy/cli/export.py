@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from se_deploy.cli.replay import config_option
+from se_deploy.core.choices import ChannelOrder, SeGateForm
 
 
 def export_command(
@@ -46,8 +47,8 @@ def export_command(
     data_dir: str = typer.Option(None, help="Directory of the Fashion-MNIST IDX .gz files."),
     verify_samples: int = typer.Option(8, help="Inputs per source for the PyTorch comparison."),
     seed: int = typer.Option(0, help="Seed for random init and random verification inputs."),
-    se_gate: str = typer.Option(
-        "broadcast",
+    se_gate: SeGateForm = typer.Option(
+        SeGateForm.BROADCAST,
         help="How each SE gate reaches its Mul: broadcast (1x1) or resize (repeated "
         "to HxW: same outputs, keeps ORT CPU's NCHWc layout; FP32 only, faster for MobileNet "
         "v1/v2, slower for ShuffleNet, see README).",
@@ -84,7 +85,9 @@ def export_command(
     ),
     mean: str = typer.Option(None, help="--onnx: input mean per channel, e.g. 0.485,0.456,0.406."),
     std: str = typer.Option(None, help="--onnx: input std per channel, e.g. 0.229,0.224,0.225."),
-    channel_order: str = typer.Option("rgb", help="--onnx: rgb or bgr input channel order."),
+    channel_order: ChannelOrder = typer.Option(
+        ChannelOrder.RGB, help="--onnx: input channel order."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
     _config: str = config_option(),
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from se_deploy.cli.replay import config_option
+from se_deploy.core.choices import GateValue
 
 
 def fold_command(
@@ -20,8 +21,8 @@ def fold_command(
     max_drop: float = typer.Option(
         0.3, help="auto: top-1 points the selection set may lose (0 folds nothing)."
     ),
-    gate_value: str = typer.Option(
-        "lsq",
+    gate_value: GateValue = typer.Option(
+        GateValue.LSQ,
         help="Constant a folded gate becomes: lsq (least squares: the energy-weighted "
         "gate mean) or mean.",
     ),

@@ -5,6 +5,14 @@ from __future__ import annotations
 import typer
 
 from se_deploy.cli.replay import config_option
+from se_deploy.core.artifact import Precision
+from se_deploy.core.choices import (
+    CalibMethod,
+    CheckPolicy,
+    QuantScheme,
+    QuantTarget,
+    SePrecision,
+)
 
 
 def quantize_command(
@@ -14,21 +22,21 @@ def quantize_command(
     model: str = typer.Option(
         None, "--model", "-m", help="Registered model: reads ROOT/<model>/fp32/model.onnx."
     ),
-    precision: str = typer.Option(..., help="fp16 or int8."),
+    precision: Precision = typer.Option(..., help="What to make."),
     calib: str = typer.Option(
         None, help="int8 calibration images: fashion-mnist, synthetic or an ImageFolder DIR."
     ),
     calib_size: int = typer.Option(512, help="int8: calibration images (train split)."),
     calib_batch_size: int = typer.Option(32, help="int8: images per calibration batch."),
-    calib_method: str = typer.Option("minmax", help="int8: minmax, entropy or percentile."),
+    calib_method: CalibMethod = typer.Option(CalibMethod.MINMAX, help="int8: calibration method."),
     percentile: float = typer.Option(None, help="int8 percentile method: p (default 99.999)."),
-    target: str = typer.Option(
-        "ort-cpu",
+    target: QuantTarget = typer.Option(
+        QuantTarget.ORT_CPU,
         help="int8: the runtime the artifact is for, which picks --scheme: ort-cpu (u8s8, "
         "7-bit weights: ORT runs the SE path as integer ops) or tensorrt (s8s8).",
     ),
-    scheme: str = typer.Option(
-        None, help="int8 activation/weight types: s8s8, u8s8, u8u8 (default: the --target's)."
+    scheme: QuantScheme = typer.Option(
+        None, help="int8 activation/weight types (default: the --target's)."
     ),
     reduce_range: bool = typer.Option(
         None,
@@ -37,8 +45,8 @@ def quantize_command(
         "(default: on, off for u8u8).",
     ),
     per_channel: bool = typer.Option(True, help="int8: per-channel weight scales."),
-    se_precision: str = typer.Option(
-        "int8", help="int8: quantize the SE gating path (int8) or keep it in float."
+    se_precision: SePrecision = typer.Option(
+        SePrecision.INT8, help="int8: quantize the SE gating path (int8) or keep it in float."
     ),
     keep_io_types: bool = typer.Option(True, help="fp16: keep float32 inputs and outputs."),
     seed: int = typer.Option(0, help="int8: which calibration images are drawn."),
@@ -47,8 +55,8 @@ def quantize_command(
         None, help="Images the result is checked on (default: --calib, or random for fp16)."
     ),
     verify_size: int = typer.Option(256, help="Images run through both models for the check."),
-    check: str = typer.Option(
-        "enforce",
+    check: CheckPolicy = typer.Option(
+        CheckPolicy.ENFORCE,
         help="enforce: refuse an artifact that fails the check; warn: write it and record the "
         "failure (latency work on random-init models, whose near-tied logits fail it).",
     ),
@@ -61,12 +69,9 @@ def quantize_command(
     from pathlib import Path
 
     from se_deploy.core.console import activity, print_json
-    from se_deploy.core.errors import SeDeployError
     from se_deploy.stages.quantize import QuantConfig, quantize_artifact, resolve_source
     from se_deploy.stages.quantize.summary import print_quantize_summary
 
-    if check not in ("enforce", "warn"):
-        raise SeDeployError(f"--check {check!r}: choose enforce or warn")
     config = QuantConfig(
         precision=precision,
         keep_io_types=keep_io_types,
@@ -84,7 +89,7 @@ def quantize_command(
         data_dir=Path(data_dir) if data_dir else None,
         verify_data=verify_data,
         verify_size=verify_size,
-        enforce_check=check == "enforce",
+        enforce_check=check is CheckPolicy.ENFORCE,
     )
     source = resolve_source(input_path, model, "fp32", Path(root))
     with activity(f"quantize {source.path}") as update:

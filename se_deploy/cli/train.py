@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from se_deploy.backends.base import Device
 from se_deploy.cli.replay import config_option
 
 
@@ -24,7 +25,9 @@ def train_command(
     label_smoothing: float = typer.Option(0.0),
     seed: int = typer.Option(0),
     threads: int = typer.Option(0, help="Torch threads; 0 uses every core."),
-    device: str = typer.Option("cpu", help="cpu or cuda (same recipe; cuda needs a CUDA torch)."),
+    device: Device = typer.Option(
+        Device.CPU, help="Same recipe on either; cuda needs a CUDA torch."
+    ),
     out: str = typer.Option(None, help="Run directory (default runs/train/<model>)."),
     resume: bool = typer.Option(False, help="Continue from the checkpoint in --out."),
     _config: str = config_option(),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from se_deploy.core.choices import Split
 from se_deploy.core.errors import SeDeployError
 from se_deploy.data import fashion_mnist
 from se_deploy.data.dataset import Batch, ImageSet
@@ -24,7 +25,7 @@ from se_deploy.data.synthetic import make_synthetic
 
 FASHION_MNIST = "fashion-mnist"
 SYNTHETIC = "synthetic"
-SPLITS = ("train", "test")
+SPLITS = tuple(Split)
 _SYNTHETIC_SIZES = {"train": 512, "test": 128}
 
 __all__ = ["Batch", "ImageSet", "Preprocess", "load_dataset"]

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from se_deploy.core.choices import ChannelOrder, SeGateForm
 from se_deploy.core.errors import SeDeployError
+from se_deploy.core.options import coerce_enums
 from se_deploy.core.shapes import InputShapes
 from se_deploy.stages.export.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
-from se_deploy.stages.export.passes import SE_GATE_FORMS
 from se_deploy.stages.export.passes.opsets import LATEST_OPSET
 
 DEFAULT_INPUT_SIZE = 224
@@ -38,7 +39,7 @@ class ExportConfig:
     data_dir: Path | None = None
     verify_samples: int = 8
     seed: int = 0
-    se_gate: str = "broadcast"  # a key of passes.SE_GATE_FORMS: how the gate reaches the Mul
+    se_gate: SeGateForm = SeGateForm.BROADCAST  # how the gate reaches the Mul (SE_GATE_FORMS)
     onnx: Path | None = None  # an ONNX file from any exporter, instead of a registered model
     module: str | None = None  # FILE.py:FACTORY or package.module:FACTORY returning an nn.Module
     module_args: tuple[str, ...] = ()  # the factory's key=value keywords
@@ -48,11 +49,12 @@ class ExportConfig:
     expect_se: int | None = None  # fail when fewer SE blocks are found
     mean: tuple[float, ...] | None = None  # --onnx: the model's input normalization, recorded
     std: tuple[float, ...] | None = None
-    channel_order: str = "rgb"  # rgb | bgr (Paddle and OpenCV pipelines feed BGR)
+    channel_order: ChannelOrder = ChannelOrder.RGB  # Paddle and OpenCV pipelines feed BGR
 
     def __post_init__(self) -> None:
         imported = self.onnx is not None or self.module is not None
-        problems = self._import_problems() if imported else []
+        problems = coerce_enums(self, {"se_gate": SeGateForm, "channel_order": ChannelOrder})
+        problems += self._import_problems() if imported else []
         if not imported and self.model is None and self.weights is None:
             problems.append("no model (pass --model NAME, or --weights of a trained checkpoint)")
         if self.zoo and self.weights is not None:
@@ -65,8 +67,6 @@ class ExportConfig:
             problems.append(f"opset {self.opset} (use {MIN_OPSET}..{MAX_OPSET})")
         if self.input_size is not None and self.input_size < MIN_INPUT_SIZE:
             problems.append(f"input size {self.input_size} (use >= {MIN_INPUT_SIZE})")
-        if self.se_gate not in SE_GATE_FORMS:
-            problems.append(f"--se-gate '{self.se_gate}' (choose {' or '.join(SE_GATE_FORMS)})")
         if self.verify_samples < 1:
             problems.append(f"verify samples {self.verify_samples} (use >= 1)")
         if problems:
@@ -95,8 +95,6 @@ class ExportConfig:
             problems.append(f"--opset {self.opset} (use 7..{LATEST_OPSET})")
         if self.expect_se is not None and self.expect_se < 0:
             problems.append(f"--expect-se {self.expect_se} (use >= 0)")
-        if self.channel_order not in ("rgb", "bgr"):
-            problems.append(f"--channel-order '{self.channel_order}' (choose rgb or bgr)")
         if (self.mean is None) != (self.std is None):
             problems.append("only one of --mean/--std (give both, one value per channel)")
         try:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from se_deploy.core.choices import GateValue
 from se_deploy.core.errors import SeDeployError
 
 FOLDED_SUFFIX = "-folded"  # export/<model>/fp32-folded/ beside export/<model>/fp32/
@@ -17,13 +18,6 @@ class FoldMode(enum.StrEnum):
     ALL = "all"  # fold every foldable block, whatever it costs
     AUTO = "auto"  # greedy, lowest gate spread first, under the --max-drop budget
     LIST = "list"  # the blocks named in --fold-se
-
-
-class GateValue(enum.StrEnum):
-    """The constant a folded gate becomes, per channel (see gate_stats)."""
-
-    MEAN = "mean"  # the gate's mean over the calibration images
-    LSQ = "lsq"  # least squares: the mean weighted by the channel's energy in each image
 
 
 @dataclass(frozen=True)

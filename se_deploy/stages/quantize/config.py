@@ -6,57 +6,16 @@ onnxruntime.quantization lesson), so a manifest never records a knob that did no
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from se_deploy.core.artifact import Precision
+from se_deploy.core.choices import CalibMethod, QuantScheme, QuantTarget, SePrecision
 from se_deploy.core.errors import SeDeployError
 from se_deploy.core.options import changed_flags, coerce_enums
 
-
-class CalibMethod(enum.StrEnum):
-    MINMAX = "minmax"
-    ENTROPY = "entropy"
-    PERCENTILE = "percentile"
-
-
-class QuantScheme(enum.StrEnum):
-    """Activation/weight integer types, as ORT names them (activations first).
-
-    S8S8 is ORT's recommended QDQ default. On x86 CPUs with AVX2/AVX512 but no VNNI, ORT runs
-    s8s8 and u8s8 through u8s8 kernels (VPMADDUBSW), whose 16-bit intermediate sums can saturate;
-    ORT's documented remedies are `reduce_range` (7-bit weights) or U8U8, which cannot saturate.
-    """
-
-    S8S8 = "s8s8"
-    U8S8 = "u8s8"
-    U8U8 = "u8u8"
-
-
-class QuantTarget(enum.StrEnum):
-    """The runtime an INT8 artifact is made for; it sets the --scheme default.
-
-    ort-cpu: u8s8 with 7-bit weights (the saturation guard x86 without VNNI needs). ORT's CPU
-    QDQ fusions run uint8-activation SE paths as integer ops end to end (QLinearGlobalAveragePool,
-    QLinearConv, QLinearSigmoid, QLinearMul): se_mobilenet at 224 ran SE/base 2.1x with s8s8,
-    whose int8 pool and Mul ORT runs in float between DQ/Q, and 1.33x with u8s8.
-    tensorrt: s8s8, the only integer types TensorRT's explicit quantization takes.
-    """
-
-    ORT_CPU = "ort-cpu"
-    TENSORRT = "tensorrt"
-
-
 TARGET_SCHEMES = {QuantTarget.ORT_CPU: QuantScheme.U8S8, QuantTarget.TENSORRT: QuantScheme.S8S8}
-
-
-class SePrecision(enum.StrEnum):
-    """Whether the SE gating path (pool, FCs, gate, multiply) is quantized or kept in float."""
-
-    INT8 = "int8"
-    FLOAT = "float"
 
 
 DEFAULT_PERCENTILE = 99.999

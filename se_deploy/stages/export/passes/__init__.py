@@ -16,6 +16,7 @@ from typing import Any
 
 import onnx
 
+from se_deploy.core.choices import SeGateForm
 from se_deploy.core.onnx.graph import node_count
 from se_deploy.core.onnx.se_gate import collapse_se_gates, expand_se_gates
 from se_deploy.stages.export.passes.batchnorm import fold_batchnorm
@@ -39,13 +40,13 @@ EXPORT_PASSES: tuple[GraphPass, ...] = (
 
 
 # Resize with a scales input exists from opset 11 on.
-SE_GATE_FORMS: dict[str, tuple[GraphPass, ...]] = {
-    "broadcast": (),
-    "resize": (runs_on(11)(expand_se_gates),),
+SE_GATE_FORMS: dict[SeGateForm, tuple[GraphPass, ...]] = {
+    SeGateForm.BROADCAST: (),
+    SeGateForm.RESIZE: (runs_on(11)(expand_se_gates),),
 }
 
 
-def export_passes(se_gate: str = "broadcast") -> tuple[GraphPass, ...]:
+def export_passes(se_gate: SeGateForm = SeGateForm.BROADCAST) -> tuple[GraphPass, ...]:
     """The export passes for an SE gate form (a key of SE_GATE_FORMS)."""
     return EXPORT_PASSES + SE_GATE_FORMS[se_gate]
 
