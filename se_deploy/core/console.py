@@ -127,7 +127,9 @@ def activity(label: str, total: int | None = None) -> Iterator[Callable[..., Non
         yield lambda text, advance=True: None
         return
     if not err_console.is_terminal:
-        lines = _PlainLines(label, 0.0 if verbosity() >= Verbosity.VERBOSE else PLAIN_DELAY_S)
+        lines = _PlainLines(
+            label, 0.0 if verbosity() >= Verbosity.VERBOSE else PLAIN_DELAY_S, total
+        )
         try:
             yield lines.update
         finally:
@@ -167,23 +169,42 @@ def activity(label: str, total: int | None = None) -> Iterator[Callable[..., Non
 class _PlainLines:
     """Progress as plain stderr lines. A step's line is printed once it has run for
     PLAIN_DELAY_S: a log is not flooded with sub-second steps, and a bad input, which fails in
-    its first moments, still leaves one line on stderr (the error)."""
+    its first moments, still leaves one line on stderr (the error). Counted steps (a known
+    `total`) print `text (n/total, eta Xs)` at once, at most one line per PLAIN_DELAY_S, and
+    always the first and the last."""
 
-    def __init__(self, label: str, delay: float) -> None:
+    def __init__(self, label: str, delay: float, total: int | None = None) -> None:
         self.label = label
         self.delay = delay
+        self.total = total
         self.start = time.perf_counter()
+        self.begun = 0
+        self.printed = -delay
         self.pending: threading.Timer | None = None
 
     def update(self, text: str, advance: bool = True) -> None:
         self.close()
+        self.begun += advance
         elapsed = time.perf_counter() - self.start
         line = f"se-deploy: [{elapsed:6.1f}s] {self.label}: {text}"
+        if self.total:
+            self._counted(line, elapsed)
+            return
         self.pending = threading.Timer(
             self.delay, print, (line,), {"file": sys.stderr, "flush": True}
         )
         self.pending.daemon = True
         self.pending.start()
+
+    def _counted(self, line: str, elapsed: float) -> None:
+        done = min(self.begun, self.total or 0)
+        edge = self.begun <= 1 or done >= (self.total or 0)
+        if not edge and elapsed - self.printed < self.delay:
+            return
+        eta = elapsed / max(self.begun - 1, 1) * (self.total - done + 1) if self.begun > 1 else None
+        tail = f", eta {eta:.0f}s" if eta is not None else ""
+        print(f"{line} ({done}/{self.total}{tail})", file=sys.stderr, flush=True)
+        self.printed = elapsed
 
     def close(self) -> None:
         if self.pending is not None:

@@ -93,7 +93,7 @@ def fixed_batches(
 ) -> Callable[[], Iterator[np.ndarray]]:
     """A restartable stream of `limit` shuffled images in batches of exactly `batch_size`
     (a ragged tail is dropped: TensorRT calibrates with one fixed batch shape)."""
-    count = (min(limit, len(images)) // batch_size) * batch_size
+    count = batch_count(images, batch_size, limit) * batch_size
     if count == 0:
         raise SeDeployError(
             f"calibration set '{images.name}' has {len(images)} images, fewer "
@@ -107,13 +107,26 @@ def fixed_batches(
     return stream
 
 
-class BatchReader(CalibrationDataReader):
-    """ORT's one-method calibration reader over a restartable stream of image batches."""
+def batch_count(images: ImageSet, batch_size: int, limit: int) -> int:
+    """How many whole batches `fixed_batches` yields (what a calibration progress bar counts)."""
+    return min(limit, len(images)) // batch_size
 
-    def __init__(self, input_name: str, stream: Callable[[], Iterator[np.ndarray]]) -> None:
+
+class BatchReader(CalibrationDataReader):
+    """ORT's one-method calibration reader over a restartable stream of image batches;
+    `on_batch(n)` hears of each batch handed out (ORT pulls them: the progress of calibration)."""
+
+    def __init__(
+        self,
+        input_name: str,
+        stream: Callable[[], Iterator[np.ndarray]],
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
         self.input_name = input_name
         self.stream = stream
+        self.on_batch = on_batch
         self.images = 0
+        self.batches = 0
         self._batches = stream()
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -121,9 +134,13 @@ class BatchReader(CalibrationDataReader):
         if batch is None:
             return None
         self.images += len(batch)
+        self.batches += 1
+        if self.on_batch is not None:
+            self.on_batch(self.batches)
         return {self.input_name: batch}
 
     def rewind(self) -> None:
         """Start over (ORT calls this between calibration passes, e.g. SmoothQuant)."""
         self.images = 0
+        self.batches = 0
         self._batches = self.stream()

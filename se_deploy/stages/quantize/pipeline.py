@@ -26,6 +26,7 @@ from se_deploy.core.checks import (
     random_batches,
     split_batches,
 )
+from se_deploy.core.console import activity
 from se_deploy.core.errors import SeDeployError, VerificationError
 from se_deploy.core.onnx.facts import detect_precision
 from se_deploy.core.onnx.graph import load_model
@@ -35,6 +36,7 @@ from se_deploy.data.calibration import (
     CALIBRATION_SPLIT,
     BatchReader,
     ImageInput,
+    batch_count,
     fixed_batches,
     image_input,
     load_images,
@@ -135,8 +137,12 @@ def _int8(
     )
     batch_size = target.batch or config.calib_batch_size  # a static batch wins
     stream = fixed_batches(images, batch_size, config.calib_size, config.seed, target.dtype)
-    reader = BatchReader(target.name, stream)
-    with tempfile.TemporaryDirectory(prefix="se-deploy-quantize-") as workdir:
+    batches = batch_count(images, batch_size, config.calib_size)
+    with (
+        activity("calibrate", total=batches) as update,
+        tempfile.TemporaryDirectory(prefix="se-deploy-quantize-") as workdir,
+    ):
+        reader = BatchReader(target.name, stream, lambda n: update(f"batch of {batch_size}"))
         result = quantize_int8(path, config, reader, Path(workdir))
     details = {
         "calibration": {
