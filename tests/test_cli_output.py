@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +69,9 @@ def test_bench_in_a_pipe_fits_80_columns_and_shows_progress_on_stderr(
     progress = [line for line in result.stderr.splitlines() if line.startswith("se-deploy: [")]
     assert any("bench: load se_mobilenet/ort/fp32" in line for line in progress), result.stderr
     assert any("bench: interleave" in line for line in progress), result.stderr
+    rounds = [line for line in progress if ": A/B round (" in line]  # QUICK: --rounds 4
+    assert re.search(r"\(1/4\)$", rounds[0]), rounds
+    assert any(re.search(r"\(4/4, eta \d+s\)$", line) for line in rounds), rounds
     assert json.loads((bench_workdir / "piped" / "results.json").read_text())["targets"]
 
 

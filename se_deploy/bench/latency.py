@@ -226,14 +226,21 @@ class RatioEstimate:
 
 
 def measure_interleaved(
-    call_a: Call, call_b: Call, config: InterleaveConfig, warmup: LatencyConfig
+    call_a: Call,
+    call_b: Call,
+    config: InterleaveConfig,
+    warmup: LatencyConfig,
+    on_round: Callable[[int], None] | None = None,
 ) -> PairedTimings:
-    """Time A and B in alternating rounds within one process; both are warmed up first."""
+    """Time A and B in alternating rounds within one process; both are warmed up first.
+    `on_round(index)` hears of each round as it begins (a progress bar's step)."""
     warm_up(call_a, warmup)
     warm_up(call_b, warmup)
     rng = np.random.default_rng(config.seed)
     a_s, b_s, a_first = [], [], []
     for index in range(config.rounds):
+        if on_round is not None:
+            on_round(index)
         first = index % 2 == 0 if config.order is Order.ALTERNATE else bool(rng.integers(2))
         order = (call_a, call_b) if first else (call_b, call_a)
         t_first, t_second = (float(np.median(time_calls(c, config.calls_per_round))) for c in order)
@@ -297,6 +304,7 @@ def interleaved_ratio(
     config: InterleaveConfig,
     warmup: LatencyConfig,
     reopen: Reopen | None = None,
+    on_round: Callable[[int], None] | None = None,
 ) -> tuple[RatioEstimate, PairedTimings]:
     """Measure A/B interleaved and estimate the ratio with its interval. With
     `config.sessions` > 1 the rounds are split over sessions: the first on `call_a`/`call_b`,
@@ -307,11 +315,11 @@ def interleaved_ratio(
     for index, rounds in enumerate(np.array_split(np.arange(config.rounds), config.sessions)):
         part_config = replace(config, rounds=len(rounds), sessions=1, seed=config.seed + index)
         if index == 0:
-            timings = measure_interleaved(call_a, call_b, part_config, warmup)
+            timings = measure_interleaved(call_a, call_b, part_config, warmup, on_round)
         else:
             fresh_a, fresh_b, close = reopen()  # type: ignore[misc]
             try:
-                timings = measure_interleaved(fresh_a, fresh_b, part_config, warmup)
+                timings = measure_interleaved(fresh_a, fresh_b, part_config, warmup, on_round)
             finally:
                 close()
         parts.append(replace(timings, session=np.full(len(rounds), index)))

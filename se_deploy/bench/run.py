@@ -34,6 +34,7 @@ from se_deploy.bench.latency import (
 from se_deploy.bench.memory import MemoryMonitor, artifact_bytes
 from se_deploy.bench.plan import BenchConfig, Group, Plan, Target
 from se_deploy.bench.score import Scorer
+from se_deploy.core.console import activity
 from se_deploy.core.errors import BackendUnavailableError, SeDeployError
 
 SeFinder = Callable[[Any], tuple[set[str], dict[str, int]]]
@@ -325,14 +326,17 @@ class _Session:
             pair["errors"].append(f"batch {batch}: no interleaved ratio (a side failed to run)")
             return
         self.progress(f"interleave {pair['pair']} batch {batch}")
+        rounds = self.config.interleave.rounds
         try:
-            estimate, timings = interleaved_ratio(
-                prepared[0].run,
-                prepared[1].run,
-                self.config.interleave,
-                self.config.latency,
-                reopen,
-            )
+            with activity(f"interleave {pair['pair']} batch {batch}", total=rounds) as update:
+                estimate, timings = interleaved_ratio(
+                    prepared[0].run,
+                    prepared[1].run,
+                    self.config.interleave,
+                    self.config.latency,
+                    reopen,
+                    lambda _: update("A/B round"),
+                )
         except Exception as exc:  # a bench never stops on one failing backend
             pair["errors"].append(f"interleave batch {batch}: {_message(exc)}")
             return
