@@ -42,3 +42,30 @@ def test_quantize_reports_each_calibration_batch_on_stderr(
     assert re.search(r"\(1/8\)$", lines[0]), lines
     assert re.search(r"\(8/8, eta \d+s\)$", lines[-1]), lines
     assert all(line.startswith("se-deploy: [") for line in lines)
+
+
+def test_train_reports_each_epochs_batches_on_stderr(tmp_path: Path) -> None:
+    run = run_cli(
+        "train",
+        "--model",
+        "se_mobilenet",
+        "--dataset",
+        "synthetic",
+        "--input-size",
+        "32",
+        "--width",
+        "0.25",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--threads",
+        "1",
+        "--out",
+        str(tmp_path / "train"),
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("epoch 1/1: loss ")  # results on stdout, progress on stderr
+    lines = [line for line in run.stderr.splitlines() if "train se_mobilenet: batch" in line]
+    assert re.search(r"\(1/16\)$", lines[0]), lines  # the synthetic train split: 512 images
+    assert re.search(r"\(16/16, eta \d+s\)$", lines[-1]), lines

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+
 import typer
 
 from se_deploy.backends.base import Device
 from se_deploy.cli.replay import config_option
+from se_deploy.core.console import activity
 
 
 def train_command(
@@ -35,7 +39,7 @@ def train_command(
     """Train a model; checkpoint each epoch; write fp16 weights and a model card."""
     from pathlib import Path
 
-    from se_deploy.core.console import console, step_progress
+    from se_deploy.core.console import console
     from se_deploy.stages.train import TrainConfig, train_model
 
     config = TrainConfig(
@@ -56,22 +60,39 @@ def train_command(
         device=device,
     )
     out_dir = Path(out) if out else Path("runs/train") / model
-    with step_progress(f"{model}") as progress:
-        task = progress.add_task("epoch", total=None, loss=0.0, top1=0.0)
-
-        def on_step(step: int, steps: int, loss: float, top1: float) -> None:
-            progress.update(task, completed=step, total=steps, loss=loss, top1=top1)
+    with EpochBars(f"train {model}") as bars:
 
         def on_epoch(r) -> None:
+            bars.close()
             console.print(
                 f"epoch {r.epoch}/{epochs}: loss {r.loss:.4f} train top-1 "
                 f"{r.train_top1:.4f} test top-1 {r.test.top1:.4f} top-5 "
                 f"{r.test.top5:.4f} ({r.seconds:.0f} s)"
             )
 
-        result = train_model(config, out_dir, resume, on_epoch, on_step)
+        result = train_model(config, out_dir, resume, on_epoch, bars.step)
     test = result.card["test"]
     console.print(
         f"wrote {result.weights} (test top-1 {test['top1']:.4f}, top-5 "
         f"{test['top5']:.4f}) and its model card"
     )
+
+
+class EpochBars(contextlib.ExitStack):
+    """One counted progress step per training batch, a bar per epoch (an epoch's batch count is
+    known once it starts): rich with ETA on a terminal, `(n/total, eta)` lines on stderr off it."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+        self.update: Callable[..., None] | None = None
+
+    def step(self, step: int, steps: int, loss: float, top1: float) -> None:
+        if self.update is None or step == 1:
+            self.close()
+            self.update = self.enter_context(activity(self.label, total=steps))
+        self.update(f"batch loss {loss:.4f} top-1 {top1:.4f}")
+
+    def close(self) -> None:
+        super().close()
+        self.update = None

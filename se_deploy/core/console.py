@@ -209,25 +209,3 @@ class _PlainLines:
     def close(self) -> None:
         if self.pending is not None:
             self.pending.cancel()
-
-
-def step_progress(description: str):
-    """A progress bar with loss/accuracy fields, drawn on stderr (stdout stays clean for --json)."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f} top-1 {task.fields[top1]:.4f}"),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,  # off a terminal the epoch lines say it all
-    )
