@@ -14,6 +14,7 @@ import pytest
 import typer.main
 
 from se_deploy.cli import app
+from tests.conftest import run_cli
 
 # (command, option, choices) for every fixed-choice option.
 CHOICES = [
@@ -75,13 +76,7 @@ def test_help_lists_the_choices_of_every_choice_option(command: str) -> None:
 def test_a_bad_choice_is_one_usage_line_naming_option_and_choices(
     args: tuple[str, ...], tmp_path: Path
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "se_deploy", *args],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    result = run_cli(*args, cwd=tmp_path)
     option = next(arg for arg in reversed(args) if arg.startswith("--"))
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
