@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Self
@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from se_deploy.core.errors import BackendUnavailableError, SeDeployError
+from se_deploy.core.shapes import InputShapes, filled_dims, require_names
 
 Feed = Mapping[str, np.ndarray] | np.ndarray
 
@@ -49,6 +50,7 @@ class RunnerOptions:
     profile: bool = False  # per-node / per-layer profiler (adds overhead: never time with it)
     profile_dir: Path | None = None  # ort: where the JSON trace goes (default: a temp dir)
     cuda_graphs: bool = False  # trt: capture the enqueue once, replay it
+    shapes: InputShapes = field(default_factory=InputShapes)  # --shapes: symbolic dims filled
 
     def __post_init__(self) -> None:
         problems = []
@@ -106,7 +108,7 @@ class Prepared:
 
 
 # RunnerOptions fields every backend honours; the others each backend lists in `accepts`.
-COMMON_OPTIONS = frozenset({"device", "threads", "profile", "profile_dir"})
+COMMON_OPTIONS = frozenset({"device", "threads", "profile", "profile_dir", "shapes"})
 
 
 class Runner(ABC):
@@ -192,7 +194,8 @@ class Runner(ABC):
             raise BackendUnavailableError(reason)
         reject_options(self.name, options, self.accepts)
         self.options = options
-        self.inputs, self.outputs = self.load_impl(artifact, options)
+        inputs, self.outputs = self.load_impl(artifact, options)
+        self.inputs = with_shapes(inputs, options.shapes)
         self._loaded = True
         return self
 
@@ -316,6 +319,20 @@ def onnx_file_precision(path: Path) -> str:
         return detect_precision(load_model(path, load_external_data=False))
     except SeDeployError:
         return "?"
+
+
+def with_shapes(inputs: tuple[TensorSpec, ...], shapes: InputShapes) -> tuple[TensorSpec, ...]:
+    """The loaded inputs with --shapes filling their dynamic dims (checked against the static
+    ones), so every caller feeds, pads and resizes to those numbers."""
+    if not shapes.dims:
+        return inputs
+    require_names(shapes, {spec.name for spec in inputs})
+    return tuple(
+        replace(spec, shape=filled_dims(spec.name, spec.shape, given))
+        if (given := shapes.get(spec.name)) is not None
+        else spec
+        for spec in inputs
+    )
 
 
 def reject_options(runner: str, options: RunnerOptions, supported: frozenset[str]) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from se_deploy.backends import Device, GraphOptimization, backend_names, runner_class
 from se_deploy.bench.latency import InterleaveConfig, LatencyConfig
 from se_deploy.core.errors import SeDeployError
+from se_deploy.core.shapes import InputShapes
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -98,6 +99,7 @@ class BenchConfig:
     graph_optimization: GraphOptimization = GraphOptimization.ALL
     cuda_graphs: bool = False
     input_size: int | None = None  # for targets whose size is not in the artifact/weights
+    shapes: InputShapes = field(default_factory=InputShapes)  # --shapes: symbolic dims
     accuracy: bool = True  # score targets made from trained weights
     dataset: str | None = None  # None: each target's own training set (from its weights)
     data_dir: Path | None = None
@@ -122,7 +124,7 @@ class BenchConfig:
             raise SeDeployError("bad bench config: " + "; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        return {**_plain(asdict(self)), "shapes": self.shapes.to_text()}
 
 
 @dataclass(frozen=True)

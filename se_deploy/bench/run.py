@@ -163,8 +163,10 @@ def make_feed(
         dims = [batch_size, *spec.shape[1:]]
         if any(d is None for d in dims):
             if size is None:
+                example = "x".join("N" if d is None else str(d) for d in dims)
                 raise SeDeployError(
-                    f"input {spec.describe()} has dynamic dimensions; pass --input-size"
+                    f"input {spec.describe()} has dynamic dimensions; pass --shapes "
+                    f"{spec.name}:{example} with numbers (or --input-size for a square image)"
                 )
             dims = [size if d is None else d for d in dims]
         feed[spec.name] = rng.standard_normal(dims).astype(spec.dtype)
@@ -229,6 +231,7 @@ class _Session:
             "device": Device(row.device),
             "threads": row.threads,
             "graph_optimization": self.config.graph_optimization,
+            "shapes": self.config.shapes,
             "cuda_graphs": self.config.cuda_graphs and not overrides.get("profile"),
             **overrides,
         }

@@ -8,7 +8,7 @@ for trained models): the share of equal top-1 classes and the largest absolute l
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from se_deploy.bench.plan import BenchConfig, Target
 from se_deploy.core.artifact import MANIFEST_FILE, Manifest
 from se_deploy.core.checks import AccuracyMeter, Agreement, compare_logits, run_padded
 from se_deploy.core.errors import SeDeployError
+from se_deploy.core.shapes import InputShapes
 from se_deploy.data import Batch
 
 
@@ -153,6 +154,7 @@ def evaluate_artifact(
     data_dir: str | None,
     split: str,
     batch_size: int,
+    shapes: InputShapes | None = None,
 ) -> dict:
     """`se-deploy eval` for a deployable artifact (ONNX file, engine) through its Runner, with
     the preprocessing its manifest recorded (else the dataset's own at the input's size)."""
@@ -162,6 +164,7 @@ def evaluate_artifact(
     manifest = _artifact_manifest(path)
     runner_type = runner_class(backend)
     options = RunnerOptions(device=device) if device else runner_type.default_options()
+    options = replace(options, shapes=shapes or InputShapes())
     with runner_type().load(path, options) as runner:
         data = _artifact_dataset(runner.inputs[0].shape, manifest, dataset, data_dir, split)
         static_batch = runner.inputs[0].shape[0]

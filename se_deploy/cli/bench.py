@@ -9,6 +9,7 @@ import typer
 from se_deploy.backends.base import Device, GraphOptimization
 from se_deploy.bench.latency import Order
 from se_deploy.cli.replay import config_option
+from se_deploy.cli.shapes import shapes_option
 from se_deploy.core.console import TableFormat
 
 # The columns an 80-column log shows first; --wide (or the report files) adds the rest.
@@ -77,6 +78,7 @@ def bench_command(
     as_json: bool = typer.Option(False, "--json", help="Print results.json instead of tables."),
     wide: bool = typer.Option(False, "--wide", help="Every column, even past the width."),
     fmt: TableFormat = typer.Option(TableFormat.TABLE, "--format", help="Tables or Markdown."),
+    shapes: str = shapes_option(),
     _config: str = config_option(),
 ) -> None:
     """Latency (interleaved SE/base ratio), accuracy, memory and size per backend and precision.
@@ -96,6 +98,7 @@ def bench_command(
         table_rows,
     )
     from se_deploy.core.console import activity, err_console, print_json, print_table
+    from se_deploy.core.shapes import InputShapes
     from se_deploy.suite import select_plan
 
     # Options are checked before planning: planning may spend minutes making artifacts.
@@ -116,6 +119,7 @@ def bench_command(
         graph_optimization=graph_opt,
         cuda_graphs=cuda_graphs,
         input_size=input_size,
+        shapes=InputShapes.parse(shapes),
         accuracy=accuracy,
         dataset=dataset,
         data_dir=Path(data_dir) if data_dir else None,

@@ -6,6 +6,7 @@ import typer
 
 from se_deploy.backends.base import GraphOptimization
 from se_deploy.cli.replay import config_option
+from se_deploy.cli.shapes import shapes_option
 from se_deploy.stages.compile.config import BuildBackend, EnginePrecision, OrtProvider, SeGates
 
 
@@ -53,12 +54,14 @@ def build_command(
     root: str = typer.Option("export", help="Artifact root that --model reads."),
     out: str = typer.Option(None, help="Run directory (default: the source artifact's)."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+    shapes: str = shapes_option(),
     _config: str = config_option(),
 ) -> None:
     """Build for a runtime: ORT session config + saved optimized graph, or a TensorRT engine."""
     from pathlib import Path
 
     from se_deploy.core.console import activity, print_json
+    from se_deploy.core.shapes import InputShapes
     from se_deploy.stages.compile import BuildConfig, build_artifact, require_buildable
     from se_deploy.stages.compile.summary import print_build_summary
     from se_deploy.stages.quantize import resolve_source
@@ -85,6 +88,7 @@ def build_command(
         calib_cache=path(calib_cache),
         seed=seed,
         data_dir=path(data_dir),
+        shapes=InputShapes.parse(shapes),
     )
     require_buildable(config)
     source = resolve_source(input_path, model, precision, Path(root))

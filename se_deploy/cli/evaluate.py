@@ -6,6 +6,7 @@ import typer
 
 from se_deploy.backends.base import Device
 from se_deploy.cli.replay import config_option
+from se_deploy.cli.shapes import shapes_option
 from se_deploy.core.choices import Split
 from se_deploy.core.errors import SeDeployError
 
@@ -25,17 +26,30 @@ def eval_command(
     backend: str = typer.Option("ort", help="Runner for --artifact: ort, ort-trt, trt, openvino."),
     device: Device = typer.Option(None, help="Default: the backend's own."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    shapes: str = shapes_option(),
     _config: str = config_option(),
 ) -> None:
     """Top-1/top-5 on a dataset: of weights (PyTorch FP32) or of an --artifact on a backend."""
     from se_deploy.bench.score import evaluate_artifact
     from se_deploy.core.console import print_json, print_table
+    from se_deploy.core.shapes import InputShapes
     from se_deploy.models.evaluate import evaluate_weights
 
     if artifact and (model or weights):
         raise SeDeployError("--artifact evaluates a file on its own; drop --model/--weights")
+    if shapes and not artifact:
+        raise SeDeployError("--shapes sizes an --artifact's symbolic dims; drop it for weights")
     if artifact:
-        row = evaluate_artifact(artifact, backend, device, dataset, data_dir, split, batch_size)
+        row = evaluate_artifact(
+            artifact,
+            backend,
+            device,
+            dataset,
+            data_dir,
+            split,
+            batch_size,
+            InputShapes.parse(shapes),
+        )
     else:
         row = evaluate_weights(model, weights, dataset, data_dir, split, batch_size)
     if as_json:

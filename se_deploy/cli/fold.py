@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from se_deploy.cli.replay import config_option
+from se_deploy.cli.shapes import shapes_option
 from se_deploy.core.choices import GateValue
 
 
@@ -38,12 +39,14 @@ def fold_command(
     seed: int = typer.Option(0, help="Seed of the train and test shuffles."),
     out: str = typer.Option(None, help="Run directory (default export/<model>/fp32-folded/)."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+    shapes: str = shapes_option(),
     _config: str = config_option(),
 ) -> None:
     """Fold near-constant SE gates into conv weights (static SE folding) under a top-1 budget."""
     from pathlib import Path
 
     from se_deploy.core.artifact import resolve_source
+    from se_deploy.core.shapes import InputShapes
     from se_deploy.stages.fold import FoldConfig, fold_artifact
     from se_deploy.stages.fold.summary import print_fold_summary, step_display
 
@@ -57,6 +60,7 @@ def fold_command(
         check_size=check_size,
         seed=seed,
         data_dir=Path(data_dir) if data_dir else None,
+        shapes=InputShapes.parse(shapes),
     )
     source = resolve_source(input_path, model, "fp32")
     with step_display(source) as on_step:

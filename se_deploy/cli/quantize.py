@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from se_deploy.cli.replay import config_option
+from se_deploy.cli.shapes import shapes_option
 from se_deploy.core.artifact import Precision
 from se_deploy.core.choices import (
     CalibMethod,
@@ -63,12 +64,14 @@ def quantize_command(
     root: str = typer.Option("export", help="Artifact root that --model reads and writes."),
     out: str = typer.Option(None, help="Run directory (default ROOT/<model>/<precision tag>/)."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+    shapes: str = shapes_option(),
     _config: str = config_option(),
 ) -> None:
     """FP16 or INT8 (QDQ, real calibration) from an fp32 export, checked against it in ORT."""
     from pathlib import Path
 
     from se_deploy.core.console import activity, print_json
+    from se_deploy.core.shapes import InputShapes
     from se_deploy.stages.quantize import QuantConfig, quantize_artifact, resolve_source
     from se_deploy.stages.quantize.summary import print_quantize_summary
 
@@ -87,6 +90,7 @@ def quantize_command(
         se_precision=se_precision,
         seed=seed,
         data_dir=Path(data_dir) if data_dir else None,
+        shapes=InputShapes.parse(shapes),
         verify_data=verify_data,
         verify_size=verify_size,
         enforce_check=check is CheckPolicy.ENFORCE,

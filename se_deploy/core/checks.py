@@ -208,6 +208,11 @@ class AccuracyMeter:
         self.top1 = self.top5 = self.count = 0
 
     def update(self, logits: np.ndarray, labels: np.ndarray) -> None:
+        if logits.ndim != 2 or len(logits) != len(labels):
+            raise SeDeployError(
+                f"the model's first output has shape {tuple(logits.shape)} for "
+                f"{len(labels)} images; top-1/top-5 score classifiers with (N, classes) logits"
+            )
         self.top1 += topk_correct(logits, labels, 1)
         self.top5 += topk_correct(logits, labels, 5)
         self.count += len(labels)

@@ -9,6 +9,7 @@ keeps the dims symbolic (`--dynamic`) and uses the numbers only for its own inpu
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,13 +82,7 @@ def declared_dims(value: onnx.ValueInfoProto) -> list[int | str]:
 def concrete_shapes(model: onnx.ModelProto, shapes: InputShapes) -> dict[str, tuple[int, ...]]:
     """Every input's concrete shape: the declared numbers, with `shapes` filling (and checked
     against) them. An input left symbolic is an error naming it and the fix."""
-    known = {value.name for value in graph_inputs(model)}
-    unknown = [name for name, _ in shapes.dims if name not in known]
-    if unknown:
-        raise SeDeployError(
-            f"--shapes names {', '.join(repr(n) for n in unknown)}, not an input of the model; "
-            f"its inputs: {', '.join(sorted(known))}"
-        )
+    require_known_inputs(model, shapes)
     result = {}
     for value in graph_inputs(model):
         declared, given = declared_dims(value), shapes.get(value.name)
@@ -100,15 +95,51 @@ def concrete_shapes(model: onnx.ModelProto, shapes: InputShapes) -> dict[str, tu
                 )
             result[value.name] = tuple(int(d) for d in declared)
             continue
-        if len(given) != len(declared) or any(
-            isinstance(d, int) and d != g for d, g in zip(declared, given, strict=False)
-        ):
-            raise SeDeployError(
-                f"--shapes {value.name}:{'x'.join(map(str, given))} does not fit the input's "
-                f"declared dims {declared}; change only its symbolic dims"
-            )
-        result[value.name] = given
+        result[value.name] = fitted(value.name, declared, given)
     return result
+
+
+def require_known_inputs(model: onnx.ModelProto, shapes: InputShapes) -> None:
+    """`shapes` may name only inputs the model has (a typo would silently change nothing)."""
+    known = {value.name for value in graph_inputs(model)}
+    require_names(shapes, known)
+
+
+def require_names(shapes: InputShapes, known: set[str]) -> None:
+    unknown = [name for name, _ in shapes.dims if name not in known]
+    if unknown:
+        raise SeDeployError(
+            f"--shapes names {', '.join(repr(n) for n in unknown)}, not an input of the model; "
+            f"its inputs: {', '.join(sorted(known))}"
+        )
+
+
+def fitted(
+    name: str, declared: Sequence[int | str | None], given: tuple[int, ...]
+) -> tuple[int, ...]:
+    """`given` for an input declared as `declared` (numbers, or symbols / None for dynamic
+    dims): it must have the same rank and agree with every static dim."""
+    if len(given) != len(declared) or any(
+        isinstance(d, int) and d != g for d, g in zip(declared, given, strict=False)
+    ):
+        shown = ["?" if d is None else d for d in declared]
+        raise SeDeployError(
+            f"--shapes {name}:{'x'.join(map(str, given))} does not fit the input's "
+            f"declared dims {shown}; change only its symbolic dims"
+        )
+    return given
+
+
+def filled_dims(
+    name: str, declared: Sequence[int | str | None], given: tuple[int, ...]
+) -> tuple[int | None, ...]:
+    """A loaded input's dims with `given` filling its symbolic ones, except a dynamic batch:
+    that stays the command's own (--batch-size, --calib-batch-size), so one --shapes serves
+    every batch the command runs."""
+    dims: tuple[int | None, ...] = fitted(name, declared, given)
+    if declared and not isinstance(declared[0], int):
+        dims = (None, *dims[1:])
+    return dims
 
 
 def fix_input_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> None:

@@ -17,6 +17,7 @@ import onnx
 from onnxruntime.quantization import CalibrationDataReader
 
 from se_deploy.core.errors import SeDeployError
+from se_deploy.core.shapes import InputShapes, filled_dims, graph_inputs, require_known_inputs
 from se_deploy.data import ImageSet, load_dataset
 from se_deploy.data.preprocess import Preprocess, compact_size
 
@@ -40,10 +41,10 @@ class ImageInput:
         return self.channels, self.height, self.width
 
 
-def image_input(model: onnx.ModelProto) -> ImageInput:
-    """The model's image input, or an error saying why this graph cannot be fed images."""
-    initializers = {init.name for init in model.graph.initializer}
-    inputs = [value for value in model.graph.input if value.name not in initializers]
+def image_input(model: onnx.ModelProto, shapes: InputShapes | None = None) -> ImageInput:
+    """The model's image input, its symbolic dims filled from `shapes` (--shapes), or an error
+    saying why this graph cannot be fed images."""
+    inputs = graph_inputs(model)
     if len(inputs) != 1:
         raise SeDeployError(
             f"the model has {len(inputs)} inputs; se-deploy feeds classifiers "
@@ -51,12 +52,19 @@ def image_input(model: onnx.ModelProto) -> ImageInput:
         )
     value = inputs[0]
     tensor = value.type.tensor_type
-    dims = [dim.dim_value if dim.HasField("dim_value") else None for dim in tensor.shape.dim]
+    dims: list[int | None] = [
+        dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else None
+        for dim in tensor.shape.dim
+    ]
+    if shapes is not None and shapes.dims:
+        require_known_inputs(model, shapes)
+        dims = list(filled_dims(value.name, dims, shapes.get(value.name)))
     if tensor.elem_type not in _NUMPY_TYPES or len(dims) != 4 or None in dims[1:]:
+        example = "x".join(str(d) if d else "N" for d in dims) if len(dims) == 4 else "1xCxHxW"
         raise SeDeployError(
             f"input '{value.name}' is not a float NCHW image with static C, H, W "
-            f"(dims {dims}); export it with a fixed --input-size, or --shapes "
-            f"{value.name}:1xCxHxW for an --onnx import"
+            f"(dims {['?' if d is None else d for d in dims]}); pass --shapes "
+            f"{value.name}:{example} with numbers for its symbolic dims"
         )
     batch, channels, height, width = dims
     return ImageInput(
@@ -96,8 +104,9 @@ def fixed_batches(
     count = batch_count(images, batch_size, limit) * batch_size
     if count == 0:
         raise SeDeployError(
-            f"calibration set '{images.name}' has {len(images)} images, fewer "
-            f"than one batch of {batch_size}; lower the batch size"
+            f"{min(limit, len(images))} calibration images ('{images.name}' has {len(images)}, "
+            f"--calib-size {limit}) are fewer than one batch of {batch_size}; lower "
+            "--calib-batch-size or raise --calib-size"
         )
 
     def stream() -> Iterator[np.ndarray]:

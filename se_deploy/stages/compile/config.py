@@ -7,13 +7,14 @@ knob that did nothing.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from se_deploy.backends import GraphOptimization
 from se_deploy.core.errors import SeDeployError
 from se_deploy.core.options import changed_flags, coerce_enums
+from se_deploy.core.shapes import InputShapes
 
 
 class BuildBackend(enum.StrEnum):
@@ -97,6 +98,7 @@ class BuildConfig:
     calib_cache: Path | None = None  # a calibration cache to start from (skips calibration)
     seed: int = 0
     data_dir: Path | None = None
+    shapes: InputShapes = field(default_factory=InputShapes)  # --shapes: fills symbolic dims
 
     def __post_init__(self) -> None:
         problems = coerce_enums(self, _ENUM_FIELDS)
@@ -165,4 +167,5 @@ class BuildConfig:
         return {
             "backend": str(self.backend),
             **{k: str(v) if isinstance(v, Path | enum.Enum) else v for k, v in values.items()},
+            "shapes": self.shapes.to_text(),
         }

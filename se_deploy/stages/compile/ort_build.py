@@ -38,6 +38,7 @@ from se_deploy.core.checks import (
 )
 from se_deploy.core.onnx.facts import detect_precision
 from se_deploy.core.onnx.graph import load_model
+from se_deploy.core.shapes import InputShapes
 from se_deploy.data.calibration import image_input
 from se_deploy.stages.compile.config import BuildConfig, OrtProvider
 
@@ -89,7 +90,7 @@ def build_ort(source: OnnxSource, config: BuildConfig) -> tuple[dict[str, bytes]
             built = placement["model"]
         tolerance = (NCHWC_SE_TOLERANCE if placement else FP32) if cpu else GPU_TOLERANCE
         checked = _unoptimized_session(built) if cpu else session
-        parity = _verify(source.path, checked, tolerance)
+        parity = _verify(source.path, checked, tolerance, config.shapes)
         files = {optimized_name(config): built} if cpu else _cache_files(work / TRT_CACHE_DIR)
         record = {
             "provider": provider,
@@ -174,9 +175,9 @@ def _cache_files(cache_dir: Path) -> dict[str, bytes]:
     }
 
 
-def _verify(source: Path, session: Any, tolerance: Tolerance):
+def _verify(source: Path, session: Any, tolerance: Tolerance, shapes: InputShapes):
     """The built session (or saved graph) against the source on seeded random inputs."""
-    target = image_input(onnx.load(str(source), load_external_data=False))
+    target = image_input(onnx.load(str(source), load_external_data=False), shapes)
     batches = random_batches(batch_plan(VERIFY_SAMPLES, target.batch), target.chw, seed=0)
     batches = [batch.astype(target.dtype) for batch in batches]
     reference = session_outputs(open_session(source.read_bytes()), batches)

@@ -114,7 +114,7 @@ def build_trt(
     import tensorrt as trt
 
     model = load_model(source.path)
-    target = image_input(model)
+    target = image_input(model, config.shapes)
     precision = engine_precision(config.engine_precision, model)
     weak = weakly_typed(trt)
     if not weak:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from se_deploy.core.choices import GateValue
 from se_deploy.core.errors import SeDeployError
+from se_deploy.core.shapes import InputShapes
 
 FOLDED_SUFFIX = "-folded"  # export/<model>/fp32-folded/ beside export/<model>/fp32/
 
@@ -38,6 +39,7 @@ class FoldConfig:
     batch_size: int = 64  # batch for models with a dynamic batch axis
     seed: int = 0
     data_dir: Path | None = None
+    shapes: InputShapes = field(default_factory=InputShapes)  # --shapes: fills symbolic dims
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", FoldMode(self.mode))
@@ -98,4 +100,5 @@ class FoldConfig:
             "batch_size": self.batch_size,
             "seed": self.seed,
             "data_dir": str(self.data_dir) if self.data_dir else None,
+            "shapes": self.shapes.to_text(),
         }

@@ -72,7 +72,7 @@ def fold_artifact(
             "fp32 model `se-deploy export` wrote, then quantize the folded "
             "one"
         )
-    target = image_input(model)
+    target = image_input(model, config.shapes)
     if target.dtype != np.float32:
         raise SeDeployError(
             f"'{source.path}' takes {target.dtype.name} input; fold the fp32 "
@@ -135,8 +135,9 @@ def load_fold_images(config: FoldConfig, target: ImageInput) -> FoldImages:
     calibration = _subset(train, _shuffled(len(train), config.seed)[: config.calib_size], batch)
     if not calibration:
         raise SeDeployError(
-            f"'{config.data}' has {len(train)} train images, fewer than one batch "
-            f"of {batch}; use a larger dataset"
+            f"{min(config.calib_size, len(train))} calibration images ('{config.data}' has "
+            f"{len(train)} train images, --calib-size {config.calib_size}) are fewer than one "
+            f"batch of {batch}; raise --calib-size to at least {batch}"
         )
     auto = config.mode is FoldMode.AUTO
     if not (auto or config.check_size):

@@ -6,7 +6,7 @@ onnxruntime.quantization lesson), so a manifest never records a knob that did no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from se_deploy.core.artifact import Precision
 from se_deploy.core.choices import CalibMethod, QuantScheme, QuantTarget, SePrecision
 from se_deploy.core.errors import SeDeployError
 from se_deploy.core.options import changed_flags, coerce_enums
+from se_deploy.core.shapes import InputShapes
 
 TARGET_SCHEMES = {QuantTarget.ORT_CPU: QuantScheme.U8S8, QuantTarget.TENSORRT: QuantScheme.S8S8}
 
@@ -65,6 +66,7 @@ class QuantConfig:
     # False: record the check's figures without refusing the artifact. For random-init models
     # timed for latency only, whose near-tied logits make top-1 agreement meaningless.
     enforce_check: bool = True
+    shapes: InputShapes = field(default_factory=InputShapes)  # --shapes: fills symbolic dims
 
     def __post_init__(self) -> None:
         problems = coerce_enums(self, _ENUM_FIELDS)
@@ -135,6 +137,7 @@ class QuantConfig:
             "verify_size": self.verify_size,
             "enforce_check": self.enforce_check,
             "data_dir": str(self.data_dir) if self.data_dir else None,
+            "shapes": self.shapes.to_text(),
         }
         if self.precision is Precision.FP16:
             return {"precision": str(self.precision), "keep_io_types": self.keep_io_types, **checks}

@@ -54,7 +54,7 @@ def quantize_artifact(
     run_dir = source.run_dir(config.tag, out)
     float_model = load_model(source.path)
     _require_float32(float_model, source.path)
-    target = image_input(float_model)
+    target = image_input(float_model, config.shapes)
     if config.precision is Precision.FP16:
         quantized, details = _fp16(float_model, config)
     else:
@@ -176,7 +176,7 @@ def verify_quantized(
     batches = _verify_batches(target, config, recorded)
     reference = session_outputs(open_session(float_model.SerializeToString()), batches)
     candidate_session = open_session(model_bytes)
-    dtype = image_input(onnx.load_from_string(model_bytes)).dtype
+    dtype = image_input(onnx.load_from_string(model_bytes), config.shapes).dtype
     candidate = session_outputs(candidate_session, [batch.astype(dtype) for batch in batches])
     return compare_outputs(
         reference, candidate.astype(np.float32), config.verify_source, TOLERANCES[config.precision]
