@@ -118,9 +118,7 @@ def node_macs(node: onnx.NodeProto, shapes: Mapping[str, tuple[int, ...]]) -> in
 def _parameter_inputs(node: onnx.NodeProto) -> list[str]:
     positions = _OPERANDS[node.op_type]
     return [
-        node.input[i]
-        for i in positions
-        if i is not None and i < len(node.input) and node.input[i]
+        node.input[i] for i in positions if i is not None and i < len(node.input) and node.input[i]
     ]
 
 
@@ -140,9 +138,7 @@ def _initializer_behind(index: GraphIndex, name: str) -> onnx.TensorProto | None
         name = producer.input[0]
 
 
-def static_shapes(
-    model: Any, pinned: Mapping[str, tuple[int, ...]]
-) -> dict[str, tuple[int, ...]]:
+def static_shapes(model: Any, pinned: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
     """Every tensor's fully known shape after shape inference, with the inputs in `pinned` set
     and every other input's symbolic first (batch) dim set to 1."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
@@ -188,7 +184,7 @@ def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
     if SymbolicShapeInference is not None:
         try:
             inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
-        except Exception:  # noqa: BLE001  best effort: it raises many types on odd graphs
+        except Exception:  # best effort: it raises many exception types on odd graphs
             inferred = None
         if inferred is not None:
             return inferred
