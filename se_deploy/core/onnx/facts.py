@@ -5,7 +5,7 @@ from the graph itself. What is counted (the papers' convention, as se_deploy.mod
 - a MAC is one multiply-add of a contraction: Conv, ConvTranspose, Gemm, MatMul and their
   quantized forms (QLinearConv, ConvInteger, QLinearMatMul, MatMulInteger; in a QDQ graph the
   float Conv/MatMul reading DequantizeLinear outputs, counted once). Bias adds, activations,
-  pooling and elementwise ops are not counted;
+  pooling, elementwise and other domains' ops (ORT's FusedConv, NCHWc Conv) are not counted;
 - params are the elements of the initializers that feed those ops, directly or through
   DequantizeLinear / Identity / Cast / Reshape / Transpose (so a QDQ graph counts its quantized
   weights, not scales or zero points), each shared initializer once.
@@ -50,6 +50,7 @@ _OPERANDS = {
     "QLinearMatMul": (0, 3, None),
 }
 CONTRACTIONS = frozenset(_OPERANDS)
+_STANDARD_DOMAINS = ("", "ai.onnx")
 # Ops a weight may pass through between its initializer and the contraction.
 _WEIGHT_PATH = {"DequantizeLinear", "Identity", "Cast", "Reshape", "Transpose", "Unsqueeze"}
 
@@ -71,8 +72,8 @@ def graph_facts(model: Any, shapes: Mapping[str, tuple[int, ...]] | None = None)
     unknown: list[str] = []
     weights: dict[str, int] = {}
     for node in model.graph.node:
-        if node.op_type not in CONTRACTIONS:
-            continue
+        if node.op_type not in CONTRACTIONS or node.domain not in _STANDARD_DOMAINS:
+            continue  # a contrib op (ORT's NCHWc Conv) keeps neither ONNX's layout nor shapes
         macs = node_macs(node, known)
         if macs is None:
             unknown.append(node.name or node.output[0])
