@@ -184,11 +184,16 @@ def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
         SymbolicShapeInference = None
     if SymbolicShapeInference is not None:
         try:
-            inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
-        except Exception:  # best effort: it raises many exception types on odd graphs
-            inferred = None
-        if inferred is not None:
-            return inferred
+            # its infer_shapes() writes sym_shape_infer_temp.onnx into the working directory
+            # when a shape stays unknown; these are the steps it runs, without that write
+            inference = SymbolicShapeInference(2**31 - 1, True, False, 0)
+            inference._preprocess(model)
+            while inference.run_:
+                inference._infer_impl()
+            inference._update_output_from_vi()
+            return inference.out_mp_
+        except Exception:  # best effort (private steps, many exception types): onnx's below
+            pass
     for data_prop in (True, False):
         try:
             return onnx.shape_inference.infer_shapes(model, data_prop=data_prop)
