@@ -197,3 +197,17 @@ def test_bad_inputs_are_one_line_exit_2(kind, files, tmp_path, monkeypatch, caps
     lines = err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("se-deploy: error: "), err
     assert "Traceback" not in err
+
+
+def test_symbolic_dims_give_unknown_macs_until_shapes_pin_them(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    model = se_forms.paddle2onnx()
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_param, dims[3].dim_param = "H", "W"
+    path = tmp_path / "dynamic.onnx"
+    onnx.save(model, str(path))
+    assert as_json(path, monkeypatch, capsys)["macs"] is None
+    code, out, err = inspect([str(path), "--json", "--shapes", "x:1x3x6x10"], monkeypatch, capsys)
+    assert code == 0, err
+    assert json.loads(out)["macs"] == graph_facts(se_forms.paddle2onnx()).macs > 0

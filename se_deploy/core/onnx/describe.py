@@ -20,22 +20,25 @@ from se_deploy.core.onnx.facts import graph_facts
 from se_deploy.core.onnx.graph import GraphIndex, attribute, load_model
 from se_deploy.core.onnx.qdq import DEQUANTIZE, QUANTIZE, has_qdq, qdq_summary, strip_qdq
 from se_deploy.core.onnx.se_pattern import survey_se
+from se_deploy.core.shapes import InputShapes
 
 _SCHEME_CODES = {"INT8": "s8", "UINT8": "u8", "INT16": "s16", "UINT16": "u16", "INT4": "s4"}
 
 
-def describe_file(path: str | Path) -> dict[str, Any]:
+def describe_file(path: str | Path, shapes: InputShapes | None = None) -> dict[str, Any]:
     """The facts of the ONNX file at `path` (a bad path or file is a one-line error)."""
     file = Path(path)
     if file.is_dir():
         raise SeDeployError(f"'{file}' is a directory; pass the .onnx file inside it")
     if not file.is_file():
         raise SeDeployError(f"no file at '{file}'; pass an existing .onnx file")
-    return describe_model(load_model(file, load_external_data=False), str(file))
+    return describe_model(load_model(file, load_external_data=False), str(file), shapes)
 
 
-def describe_model(model: onnx.ModelProto, name: str = "") -> dict[str, Any]:
-    facts = graph_facts(model)
+def describe_model(
+    model: onnx.ModelProto, name: str = "", shapes: InputShapes | None = None
+) -> dict[str, Any]:
+    facts = graph_facts(model, dict(shapes.dims) if shapes else None)
     quantized = facts.precision == "int8"
     blocks, misses = survey_se(strip_qdq(model) if has_qdq(model) else model)
     foreign = Counter(
