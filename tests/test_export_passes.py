@@ -221,3 +221,51 @@ def test_run_passes_records_node_counts_per_pass() -> None:
         ("remove_dead_nodes", 1, 1),
     ]
     assert ops(result) == ["Relu"]
+
+
+# ------------------------------------------------------------------ fusion safety: ranks
+RANK_2 = [3, 5]
+
+
+def _relu6_over_6(shift_shape: tuple[int, ...]) -> onnx.ModelProto:
+    """clip(x + 3, 0, 6) / 6 on a rank-2 x, with the 3 as a one-element constant of a shape."""
+    g = GraphBuilder()
+    shift = g.const(np.full(shift_shape, 3.0))
+    clipped = g.op("Clip", [g.op("Add", ["x", shift]), g.const(0.0), g.const(6.0)])
+    g.op("Div", [clipped, g.const(6.0)], output="out")
+    return g.model({"x": RANK_2}, ["out"])
+
+
+def _output_shapes(model: onnx.ModelProto) -> list[tuple[int, ...]]:
+    return [out.shape for out in run_unoptimized(model, _feeds(RANK_2))]
+
+
+@pytest.mark.parametrize("shift_shape", [(), (1,), (1, 1)])
+def test_hard_sigmoid_fuses_a_rank_keeping_constant(shift_shape: tuple[int, ...]) -> None:
+    model = _relu6_over_6(shift_shape)
+    result = fuse_hard_sigmoid(model)
+    assert ops(result) == ["HardSigmoid"]
+    assert _output_shapes(result) == _output_shapes(model) == [tuple(RANK_2)]
+    assert_same_outputs(model, result, _feeds(RANK_2))
+
+
+@pytest.mark.parametrize("shift_shape", [(1, 1, 1), (1, 1, 1, 1)])
+def test_hard_sigmoid_leaves_a_rank_changing_constant(shift_shape: tuple[int, ...]) -> None:
+    """(1, 1, 1, 1) + a (3, 5) tensor is (1, 1, 3, 5): HardSigmoid(x) would be (3, 5)."""
+    model = _relu6_over_6(shift_shape)
+    result = fuse_hard_sigmoid(model)
+    assert ops(result) == ["Add", "Clip", "Div"]
+    assert _output_shapes(result) == [(1,) * (len(shift_shape) - 2) + tuple(RANK_2)]
+
+
+@pytest.mark.parametrize("rank_changing", [False, True])
+def test_hard_swish_checks_the_broadcast_of_its_constants(rank_changing: bool) -> None:
+    g = GraphBuilder()
+    scale = g.const(np.full((1, 1, 1, 1) if rank_changing else (1,), 1 / 6))
+    product = g.op("Mul", ["x", _relu6_shift(g, "x", g.const)])
+    g.op("Mul", [product, scale], output="out")
+    model = g.model({"x": RANK_2}, ["out"])
+    result = fuse_hard_swish(model)
+    assert ops(result) == (["Add", "Clip", "Mul", "Mul"] if rank_changing else ["HardSwish"])
+    assert _output_shapes(result) == _output_shapes(model)
+    assert_same_outputs(model, result, _feeds(RANK_2))

@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from se_deploy.cli import bench, build, evaluate, export, fold, models, quantize, train
+from se_deploy.cli import bench, build, evaluate, export, fold, inspect, models, quantize, train
 from se_deploy.core.errors import SeDeployError
 
 # Only export, train and fold import these; an ORT-only install (the runtime image) lacks them.
@@ -65,6 +65,7 @@ app.command("export")(export.export_command)
 app.command("quantize")(quantize.quantize_command)
 app.command("fold")(fold.fold_command)
 app.command("build")(build.build_command)
+app.command("inspect")(inspect.inspect_command)
 
 
 def main() -> None:

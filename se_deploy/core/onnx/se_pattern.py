@@ -158,6 +158,17 @@ def explain_se_misses(model: onnx.ModelProto, strict: bool = True) -> list[str]:
     """One line per squeeze node that does not start a canonical SE block (with `strict=False`:
     an SE block in any accepted form, which says why canonicalization left it), deepest first."""
     _, misses = scan_se(GraphIndex(model, with_shapes=True), strict=strict)
+    return _explained(misses)
+
+
+def survey_se(model: onnx.ModelProto) -> tuple[list[tuple[SEBlock, bool]], list[str]]:
+    """SE blocks in any accepted form, each with whether it is already canonical, and the
+    explained misses (deepest first): what `inspect` reports before any pass has run."""
+    matches, misses = scan_se(GraphIndex(model, with_shapes=True), strict=False)
+    return [(_block(match), match.canonical) for match in matches], _explained(misses)
+
+
+def _explained(misses: list[SEMiss]) -> list[str]:
     ranked = sorted(enumerate(misses), key=lambda item: (-item[1].depth, item[0]))
     return [f"from '{miss.anchor}': {miss.reason}" for _, miss in ranked]
 

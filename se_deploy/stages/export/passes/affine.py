@@ -16,6 +16,22 @@ def scalar(index: GraphIndex, name: str) -> float | None:
     return float(value.reshape(-1)[0]) if value is not None and value.size == 1 else None
 
 
+def keeps_shape(index: GraphIndex, x: str, output: str) -> bool:
+    """Whether a chain from `x` to `output` gives x's shape, so a unary op on x may replace it.
+    `scalar` accepts a one-element constant of any rank, and a (1, 1, 1, 1) constant added to a
+    rank-2 tensor broadcasts it to rank 4: such a chain is no elementwise function of x. Needs
+    an index built with shapes; a shape inference left unknown does not block the fusion."""
+    x_shape, out_shape = index.shapes.get(x), index.shapes.get(output)
+    if x_shape is None or out_shape is None:
+        return True
+    if len(x_shape) != len(out_shape):
+        return False
+    return all(
+        a == b or not (isinstance(a, int) and isinstance(b, int))
+        for a, b in zip(x_shape, out_shape, strict=True)
+    )
+
+
 def split_scalar(index: GraphIndex, node: onnx.NodeProto) -> tuple[str, float] | None:
     """(computed operand, scalar) of a binary node whose other operand is a scalar constant."""
     first, second = node.input

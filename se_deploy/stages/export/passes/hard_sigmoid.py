@@ -15,6 +15,7 @@ from se_deploy.core.onnx.graph import GraphIndex, prune, replace_roots, working_
 from se_deploy.stages.export.passes.affine import (
     clip_bounds,
     close,
+    keeps_shape,
     scaling,
     shifted_clip,
     split_scalar,
@@ -25,11 +26,11 @@ from se_deploy.stages.export.passes.opsets import runs_on
 @runs_on(6)
 def fuse_hard_sigmoid(model: onnx.ModelProto) -> onnx.ModelProto:
     model = working_copy(model)
-    index = GraphIndex(model)
+    index = GraphIndex(model, with_shapes=True)
     replacements = {}
     for node in model.graph.node:
         match = _scaled_clip(index, node) or _clipped_affine(index, node)
-        if match is not None:
+        if match is not None and keeps_shape(index, match[0], node.output[0]):
             x, alpha, beta = match
             replacements[node.name] = [
                 helper.make_node(

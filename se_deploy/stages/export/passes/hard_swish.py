@@ -10,18 +10,18 @@ import onnx
 from onnx import helper
 
 from se_deploy.core.onnx.graph import GraphIndex, attribute, prune, replace_roots, working_copy
-from se_deploy.stages.export.passes.affine import close, scaling, shifted_clip
+from se_deploy.stages.export.passes.affine import close, keeps_shape, scaling, shifted_clip
 from se_deploy.stages.export.passes.opsets import runs_on
 
 
 @runs_on(14)
 def fuse_hard_swish(model: onnx.ModelProto) -> onnx.ModelProto:
     model = working_copy(model)
-    index = GraphIndex(model)
+    index = GraphIndex(model, with_shapes=True)
     replacements = {}
     for node in model.graph.node:
         x = _times_hard_sigmoid(index, node) or _arithmetic(index, node)
-        if x is not None:
+        if x is not None and keeps_shape(index, x, node.output[0]):
             replacements[node.name] = [
                 helper.make_node("HardSwish", [x], [node.output[0]], name=node.name)
             ]
