@@ -69,3 +69,26 @@ def test_train_reports_each_epochs_batches_on_stderr(tmp_path: Path) -> None:
     lines = [line for line in run.stderr.splitlines() if "train se_mobilenet: batch" in line]
     assert re.search(r"\(1/16\)$", lines[0]), lines  # the synthetic train split: 512 images
     assert re.search(r"\(16/16, eta \d+s\)$", lines[-1]), lines
+
+
+def test_export_counts_its_steps_on_stderr(tmp_path: Path) -> None:
+    """Every route announces the steps `planned_steps` counts (the bar's total), in order."""
+    from se_deploy.stages.export.pipeline import MODEL_STEPS, ONNX_FILE_STEPS
+
+    out = tmp_path / "export"
+    tiny = ["--width", "0.25", "--input-size", "32", "--out", str(out)]
+    run = run_cli("export", "--model", "se_mobilenet", *tiny)
+    assert run.returncode == 0, run.stderr
+    exported = out / "se_mobilenet" / "fp32"
+    seconds = json.loads((exported / "manifest.json").read_text())["seconds"]
+    assert {*seconds, "write files"} == set(MODEL_STEPS) and len(MODEL_STEPS) == 7
+    lines = [line for line in run.stderr.splitlines() if "se_mobilenet:" in line]
+    assert re.search(r"build model \(1/7\)$", lines[0]), lines
+    assert re.search(r"write files \(7/7, eta \d+s\)$", lines[-1]), lines
+    onnx_out = tmp_path / "onnx"
+    again = run_cli("export", "--onnx", str(exported / "model.onnx"), "--out", str(onnx_out))
+    assert again.returncode == 0, again.stderr
+    seconds = json.loads((onnx_out / "model" / "fp32" / "manifest.json").read_text())["seconds"]
+    assert {*seconds, "write files"} == set(ONNX_FILE_STEPS)
+    lines = [line for line in again.stderr.splitlines() if "model.onnx:" in line]
+    assert re.search(rf"read ONNX \(1/{len(ONNX_FILE_STEPS)}\)$", lines[0]), lines

@@ -303,6 +303,29 @@ def _input_shape(model: onnx.ModelProto) -> list[int | str]:
     return [dim.dim_param or dim.dim_value for dim in dims]
 
 
+# The steps each export route announces, in order (the progress bar's total; a test checks
+# them against what each route records).
+MODEL_STEPS = (
+    "build model",
+    "export to ONNX",
+    "graph passes",
+    "find SE blocks",
+    "check graph",
+    "verify vs PyTorch",
+    "write files",
+)
+_IMPORTED_STEPS = ("prepare", "graph passes", "find SE blocks", "check graph", "verify")
+ONNX_FILE_STEPS = ("read ONNX", *_IMPORTED_STEPS, "write files")
+MODULE_STEPS = ("build model", "export to ONNX", *_IMPORTED_STEPS, "write files")
+
+
+def planned_steps(config: ExportConfig) -> tuple[str, ...]:
+    """The steps `export_model` will announce for `config`."""
+    if config.onnx is not None:
+        return ONNX_FILE_STEPS
+    return MODULE_STEPS if config.module is not None else MODEL_STEPS
+
+
 class StepClock:
     """Announces each step to the progress display and records its seconds for the manifest."""
 

@@ -10,14 +10,14 @@ from se_deploy.core.artifact import RunResult
 from se_deploy.core.checks import format_agreement
 from se_deploy.core.console import activity, console, print_table
 from se_deploy.stages.export.config import ExportConfig
-from se_deploy.stages.export.pipeline import StepCallback
+from se_deploy.stages.export.pipeline import StepCallback, planned_steps
 
 
 @contextlib.contextmanager
 def step_display(config: ExportConfig) -> Iterator[StepCallback]:
     """The running step on stderr (stdout stays clean for --json)."""
     label = config.model or config.module or str(config.onnx or config.weights)
-    with activity(label) as update:
+    with activity(label, total=len(planned_steps(config))) as update:
         yield update
 
 
