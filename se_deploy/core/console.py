@@ -170,8 +170,9 @@ class _PlainLines:
     """Progress as plain stderr lines. A step's line is printed once it has run for
     PLAIN_DELAY_S: a log is not flooded with sub-second steps, and a bad input, which fails in
     its first moments, still leaves one line on stderr (the error). Counted steps (a known
-    `total`) print `text (n/total, eta Xs)` at once, at most one line per PLAIN_DELAY_S, and
-    always the first and the last."""
+    `total`) print `text (n/total, eta Xs)`, at most one line per PLAIN_DELAY_S, and always
+    the first (once it has run PLAIN_DELAY_S or the second begins: a bad input still leaves
+    one line) and the last."""
 
     def __init__(self, label: str, delay: float, total: int | None = None) -> None:
         self.label = label
@@ -181,9 +182,13 @@ class _PlainLines:
         self.begun = 0
         self.printed = -delay
         self.pending: threading.Timer | None = None
+        self.deferred: str | None = None  # the first counted line, until it is due
 
     def update(self, text: str, advance: bool = True) -> None:
+        first = self.deferred  # a second step begins: the first counted line is due now
         self.close()
+        if first is not None:
+            print(first, file=sys.stderr, flush=True)
         self.begun += advance
         elapsed = time.perf_counter() - self.start
         line = f"se-deploy: [{elapsed:6.1f}s] {self.label}: {text}"
@@ -203,9 +208,22 @@ class _PlainLines:
             return
         eta = elapsed / max(self.begun - 1, 1) * (self.total - done + 1) if self.begun > 1 else None
         tail = f", eta {eta:.0f}s" if eta is not None else ""
-        print(f"{line} ({done}/{self.total}{tail})", file=sys.stderr, flush=True)
+        counted = f"{line} ({done}/{self.total}{tail})"
         self.printed = elapsed
+        if self.begun <= 1 and self.delay > 0:
+            self.deferred = counted
+            self.pending = threading.Timer(self.delay, self._print_deferred, (counted,))
+            self.pending.daemon = True
+            self.pending.start()
+            return
+        print(counted, file=sys.stderr, flush=True)
+
+    def _print_deferred(self, line: str) -> None:
+        if self.deferred == line:
+            self.deferred = None
+            print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.pending is not None:
             self.pending.cancel()
+        self.deferred = None
