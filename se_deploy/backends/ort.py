@@ -100,7 +100,8 @@ class OrtRunner(Runner):
             return artifact
         # The build records the source as it was given (often relative to the cwd of that
         # run); a run dir read from elsewhere or moved still holds it beside the built graph.
-        source, beside = Path(built["source"]), Path(artifact).parent / Path(built["source"]).name
+        source = Path(built["source"])
+        beside = Path(artifact).parent / source.name
         return beside if not source.is_file() and beside.is_file() else source
 
     def load_impl(

@@ -17,7 +17,13 @@ import onnx
 from onnxruntime.quantization import CalibrationDataReader
 
 from se_deploy.core.errors import SeDeployError
-from se_deploy.core.shapes import InputShapes, filled_dims, graph_inputs, require_known_inputs
+from se_deploy.core.shapes import (
+    InputShapes,
+    declared_dims,
+    filled_dims,
+    graph_inputs,
+    require_known_inputs,
+)
 from se_deploy.data import ImageSet, load_dataset
 from se_deploy.data.preprocess import Preprocess, compact_size
 
@@ -52,10 +58,7 @@ def image_input(model: onnx.ModelProto, shapes: InputShapes | None = None) -> Im
         )
     value = inputs[0]
     tensor = value.type.tensor_type
-    dims: list[int | None] = [
-        dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else None
-        for dim in tensor.shape.dim
-    ]
+    dims: list[int | None] = [d if isinstance(d, int) else None for d in declared_dims(value)]
     if shapes is not None and shapes.dims:
         require_known_inputs(model, shapes)
         dims = list(filled_dims(value.name, dims, shapes.get(value.name)))
