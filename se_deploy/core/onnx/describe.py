@@ -20,7 +20,7 @@ from se_deploy.core.onnx.facts import graph_facts
 from se_deploy.core.onnx.graph import GraphIndex, attribute, load_model
 from se_deploy.core.onnx.qdq import DEQUANTIZE, QUANTIZE, has_qdq, qdq_summary, strip_qdq
 from se_deploy.core.onnx.se_pattern import survey_se
-from se_deploy.core.shapes import InputShapes
+from se_deploy.core.shapes import InputShapes, graph_inputs
 
 _SCHEME_CODES = {"INT8": "s8", "UINT8": "u8", "INT16": "s16", "UINT16": "u16", "INT4": "s4"}
 
@@ -49,7 +49,7 @@ def describe_model(
         "producer": " ".join(p for p in (model.producer_name, model.producer_version) if p),
         "ir_version": model.ir_version,
         "opsets": {entry.domain or "ai.onnx": entry.version for entry in model.opset_import},
-        "inputs": [_value(v) for v in _graph_inputs(model)],
+        "inputs": [_value(v) for v in graph_inputs(model)],
         "outputs": [_value(v) for v in model.graph.output],
         "nodes": len(model.graph.node),
         "ops": dict(Counter(_op_name(node) for node in model.graph.node).most_common()),
@@ -115,12 +115,6 @@ def _op_name(node: onnx.NodeProto) -> str:
 def _is_qoperator(op_type: str) -> bool:
     """QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger and ORT's QLinear* contrib ops."""
     return op_type.startswith("QLinear") or op_type.endswith("Integer")
-
-
-def _graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
-    """Inputs the caller feeds (old exporters also list initializers as inputs)."""
-    initializers = {init.name for init in model.graph.initializer}
-    return [value for value in model.graph.input if value.name not in initializers]
 
 
 def _value(value: onnx.ValueInfoProto) -> dict[str, Any]:
