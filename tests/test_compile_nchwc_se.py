@@ -25,6 +25,7 @@ from se_deploy.stages.compile import BuildConfig, build_artifact
 from se_deploy.stages.compile.nchwc_se import GateForm, place_se_gates
 from se_deploy.stages.quantize import resolve_source
 from tests.conftest import TINY_SIZE
+from tests.export_graphs import GraphBuilder
 from tests.export_support import tiny_graph
 from tests.quantize_support import BASELINE, TRAINED, quant_root
 
@@ -70,7 +71,8 @@ def test_every_se_model_keeps_its_outputs_and_records_each_block(name: str, tmp_
 def test_forms_follow_the_consumer(tmp_path: Path) -> None:
     """MobileNet v1: the next block's depthwise conv takes the gate in its weights, the last
     block's gate scales the head's pooled vector; MobileNetV3: 1x1 projections take a depthwise
-    1x1 gate conv, bit-identical to ORT's own graph."""
+    1x1 gate conv, bit-identical to ORT's own graph; ShuffleNet v1: the grouped expand conv
+    writing each SE map takes the gate in its weights."""
     v1 = build_tiny("se_mobilenet", tmp_path / "v1")["ort"]["optimized_model"]
     assert v1["se_gates"]["forms"] == {"depthwise-weights": 12, "pooled": 1}
     assert v1["ops"].get("Mul", 0) == 12 + 1  # W * g per depthwise conv, g * pooled
@@ -79,6 +81,8 @@ def test_forms_follow_the_consumer(tmp_path: Path) -> None:
     assert v3["se_gates"]["forms"] == {"depthwise-1x1": 8}
     built = run(tmp_path / "v3" / BUILT, images())
     np.testing.assert_array_equal(built, run(tmp_path / "v3" / "model.onnx", images()))
+    v1_shuffle = build_tiny("se_shufflenet", tmp_path / "shuffle")["ort"]["optimized_model"]
+    assert v1_shuffle["se_gates"]["forms"] == {"producer-weights": 16}
 
 
 def test_depthwise_1x1_alone_is_bit_identical_to_orts_graph(tmp_path: Path) -> None:
@@ -159,3 +163,72 @@ def test_a_built_graph_finds_its_source_from_another_directory(
     monkeypatch.chdir(elsewhere)
     found = runner_class("ort").graph_source(run_dir / BUILT)
     assert found is not None and found.resolve() == (run_dir / "model.onnx").resolve()
+
+
+def se_bottleneck(
+    batch: int = 1, groups: int = 1, channels: int = 64, linear: bool = True
+) -> onnx.ModelProto:
+    """SE-ResNet's bottleneck as torch exports it with BN folded: 1x1 -> 3x3 -> 1x1 (linear
+    unless told), SE on that map, then the residual Add and Relu; `groups` makes the last 1x1
+    grouped (ShuffleNet v1's expand conv)."""
+    g = GraphBuilder(seed=1)
+    mid = channels // 4
+    x = g.op("Relu", [g.op("Conv", ["x", g.weight(channels, 3, 3, 3, scale=0.3)], pads=[1] * 4)])
+    y = g.op("Relu", [g.op("Conv", [x, g.weight(mid, channels, 1, 1, scale=0.2)])])
+    y = g.op("Relu", [g.op("Conv", [y, g.weight(mid, mid, 3, 3, scale=0.2)], pads=[1] * 4)])
+    conv3 = [y, g.weight(channels, mid // groups, 1, 1, scale=0.3), g.weight(channels)]
+    z = g.op("Conv", conv3, group=groups)
+    z = z if linear else g.op("Relu", [z])
+    pooled = g.op("GlobalAveragePool", [z])
+    fc1 = g.op("Conv", [pooled, g.weight(channels // 4, channels, 1, 1), g.weight(channels // 4)])
+    hidden = g.op("Relu", [fc1])
+    gate = g.op("Sigmoid", [g.op("Conv", [hidden, g.weight(channels, channels // 4, 1, 1)])])
+    out = g.op("Relu", [g.op("Add", [x, g.op("Mul", [z, gate])])])
+    head = g.op("Flatten", [g.op("GlobalAveragePool", [out])])
+    logits = g.op("Gemm", [head, g.weight(10, channels), g.weight(10)], transB=1)
+    return g.model({"x": [batch, 3, 16, 16]}, [logits])
+
+
+def build_graph(model: onnx.ModelProto, folder: Path) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Build `model`; its outputs from the source and from the built file, on one batch."""
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, folder / "model.onnx")
+    source = resolve_source(folder / "model.onnx", None, "fp32")
+    gates = build_artifact(source, BuildConfig("ort", graph_opt="all")).manifest
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    feed = {"x": np.random.default_rng(5).standard_normal(shape).astype(np.float32)}
+    disabled = RunnerOptions(graph_optimization="disabled")
+    built = open_session(str(folder / BUILT), disabled).run(None, feed)[0]
+    reference = open_session(str(folder / "model.onnx")).run(None, feed)[0]
+    return gates["ort"]["optimized_model"]["se_gates"], reference, built
+
+
+@pytest.mark.parametrize(
+    ("batch", "groups", "form"),
+    [
+        (1, 4, GateForm.PRODUCER),  # grouped 1x1: NCHW in ORT, the gate goes into its weights
+        (2, 4, GateForm.KEPT),  # one gate per image: no shared weight, only the squeeze moves
+        (1, 1, GateForm.KEPT),  # dense 1x1 runs NCHWc and the Add NCHW: only the squeeze moves
+    ],
+)
+def test_a_map_written_by_a_linear_1x1_conv_is_squeezed_before_it(
+    tmp_path: Path, batch: int, groups: int, form: GateForm
+) -> None:
+    """mean(W y + b) = W mean(y) + b: the pool reads the conv's input (a quarter of the
+    channels) through a first FC that absorbed the conv; outputs within 1e-5 of their range."""
+    gates, reference, built = build_graph(se_bottleneck(batch, groups), tmp_path)
+    (block,) = gates["blocks"]
+    assert block["form"] == form and block["squeeze_input"] == "Relu_5_out"
+    assert np.abs(built - reference).max() <= 1e-5 * max(1.0, np.abs(reference).max())
+    if form is GateForm.PRODUCER:
+        ops = Counter(n.op_type for n in onnx.load(tmp_path / BUILT).graph.node)
+        assert ops["Mul"] == 2  # W * g and b * g: no multiply over the map
+
+
+def test_a_conv_followed_by_an_activation_keeps_its_squeeze() -> None:
+    """Only a linear 1x1 conv commutes with the mean: a Relu after it keeps the squeeze."""
+    from se_deploy.stages.compile.se_producer import linear_producers
+
+    for linear, found in ((True, 1), (False, 0)):
+        model = se_bottleneck(linear=linear)
+        assert len(linear_producers(model, find_se_blocks(model))) == found

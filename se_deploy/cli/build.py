@@ -30,8 +30,10 @@ def build_command(
     ),
     se_gates: SeGates = typer.Option(
         SeGates.NCHWC,
-        help="ort cpu at --graph-opt all: nchwc applies SE gates inside ORT's NCHWc layout "
-        "(exact; the form per block is in the manifest), ort keeps ORT's NCHW Mul.",
+        help="ort cpu at --graph-opt all: nchwc applies SE gates inside ORT's NCHWc layout, "
+        "or in the weights of a linear 1x1 conv writing the map, its squeeze taken before "
+        "that conv (checked against the source; the form per block is in the manifest); ort "
+        "keeps ORT's NCHW Mul.",
     ),
     threads: int = typer.Option(0, help="ort: intra-op threads for the session config."),
     inter_threads: int = typer.Option(0, help="ort: inter-op threads for the session config."),

@@ -42,7 +42,8 @@ class EnginePrecision(enum.StrEnum):
 
 class SeGates(enum.StrEnum):
     """Where SE gates run in an ORT CPU graph saved at level `all`: `nchwc` applies them inside
-    ORT's NCHWc layout (stages.compile.nchwc_se), `ort` keeps ORT's NCHW Mul between reorders."""
+    ORT's NCHWc layout (stages.compile.nchwc_se) or in the weights of the linear conv writing
+    the map (stages.compile.se_producer), `ort` keeps ORT's NCHW Mul between reorders."""
 
     NCHWC = "nchwc"
     ORT = "ort"

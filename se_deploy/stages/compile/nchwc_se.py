@@ -53,6 +53,7 @@ class GateForm(enum.StrEnum):
     WEIGHTS = "depthwise-weights"  # (a) the gate scales the consuming depthwise conv's weights
     CONV = "depthwise-1x1"  # (b) a depthwise 1x1 NchwcConv with the gate as its weight
     POOLED = "pooled"  # (c) the head pool runs on x, the gate scales the pooled vector
+    PRODUCER = "producer-weights"  # the gate scales the linear 1x1 conv writing x (se_producer)
     KEPT = "kept"  # left as ORT had it (reason recorded)
 
 
@@ -64,6 +65,7 @@ class BlockPlacement:
     form: GateForm
     consumer: str  # what reads the scaled map, as found in ORT's graph
     reason: str = ""
+    squeeze_input: str = ""  # set when the squeeze pools the producing conv's input instead
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +73,7 @@ class BlockPlacement:
             "form": str(self.form),
             "consumer": self.consumer,
             **({"reason": self.reason} if self.reason else {}),
+            **({"squeeze_input": self.squeeze_input} if self.squeeze_input else {}),
         }
 
 
@@ -108,7 +111,7 @@ def place_se_gates(
     model = working_copy(optimized)
     index = GraphIndex(model)
     rewrite = _Rewrite(model, NameAllocator(model.graph))
-    if _static_batch(model) != 1:  # one gate per image: a conv weight serves a whole batch
+    if static_batch(model) != 1:  # one gate per image: a conv weight serves a whole batch
         forms = forms & {GateForm.POOLED}
     placements = [_place(index, rewrite, block, block_size, forms) for block in blocks]
     for node in model.graph.node:
@@ -167,7 +170,7 @@ def _no_fit(forms: frozenset[GateForm]) -> str:
     return f"no form tried ({tried}; the weight forms need a static batch of 1) fits its readers"
 
 
-def _static_batch(model: onnx.ModelProto) -> int | None:
+def static_batch(model: onnx.ModelProto) -> int | None:
     dims = model.graph.input[0].type.tensor_type.shape.dim
     return dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
 

@@ -12,6 +12,7 @@ gets its engine cache instead.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -85,7 +86,9 @@ def build_ort(source: OnnxSource, config: BuildConfig) -> tuple[dict[str, bytes]
         provider_options = _provider_options(config, source, work / TRT_CACHE_DIR)
         session = open_session(source.path, options, [(provider, provider_options)])
         built = (work / "optimized.onnx").read_bytes() if cpu else None
-        placement = _place_se_gates(source, built) if config.places_se_gates else None
+        placement = (
+            _place_se_gates(source, built, options, work) if config.places_se_gates else None
+        )
         if placement is not None:
             built = placement["model"]
         tolerance = (NCHWC_SE_TOLERANCE if placement else FP32) if cpu else GPU_TOLERANCE
@@ -124,14 +127,20 @@ def _unoptimized_session(model: bytes) -> Any:
     return open_session(model, options, [PROVIDERS[OrtProvider.CPU][0]])
 
 
-def _place_se_gates(source: OnnxSource, optimized: bytes) -> dict[str, Any]:
+def _place_se_gates(
+    source: OnnxSource, optimized: bytes, options: RunnerOptions, work: Path
+) -> dict[str, Any]:
     """ORT's level-`all` graph with every SE gate it left in NCHW placed in the NCHWc layout
     (stages.compile.nchwc_se), the blocks found on the source graph by the SE finder (on a QDQ
-    source: its float graph, so an INT8 build records each block too)."""
+    source: its float graph, so an INT8 build records each block too). A float block whose map
+    a linear 1x1 conv writes first has its squeeze moved before that conv and, where ORT runs
+    the conv in NCHW, its gate in the conv's weights (stages.compile.se_producer); the moved
+    source is optimized by ORT again, so its layout choices stay ORT's."""
     from se_deploy.core.errors import SeDeployError
     from se_deploy.core.onnx.qdq import has_qdq, strip_qdq
     from se_deploy.core.onnx.se_pattern import find_se_blocks
-    from se_deploy.stages.compile.nchwc_se import place_se_gates
+    from se_deploy.stages.compile import se_producer
+    from se_deploy.stages.compile.nchwc_se import place_se_gates, static_batch
 
     block_size = machine_facts()["nchwc_block"]
     if block_size is None:
@@ -139,13 +148,47 @@ def _place_se_gates(source: OnnxSource, optimized: bytes) -> dict[str, Any]:
             "ONNX Runtime has no NCHWc layout on this CPU, so there are no SE gates to place; "
             "build with --se-gates ort"
         )
-    graph = onnx.load(str(source.path), load_external_data=False)
-    blocks = find_se_blocks(strip_qdq(graph) if has_qdq(graph) else graph)
-    model, placements = place_se_gates(onnx.load_from_string(optimized), blocks, block_size)
+    graph = load_model(source.path)
+    quantized = has_qdq(graph)
+    blocks = find_se_blocks(strip_qdq(graph) if quantized else graph)
+    producers = [] if quantized else se_producer.linear_producers(graph, blocks)
+    model = onnx.load_from_string(optimized)
+    scaled = se_producer.scaled_blocks(producers, se_producer.nchw_maps(model), static_batch(graph))
+    if producers:
+        moved = se_producer.move_squeezes(graph, producers, scaled)
+        model = _optimized_again(moved, options, work / "moved.onnx")
+    model, placed = place_se_gates(model, [b for b in blocks if b.name not in scaled], block_size)
+    placements = {placement.block: placement for placement in placed}
+    for producer in producers:
+        name = producer.block.name
+        found = placements.get(name) or _producer_placement(graph, producer)
+        placements[name] = dataclasses.replace(found, squeeze_input=producer.source)
     return {
         "model": model.SerializeToString(),
-        "blocks": [placement.to_dict() for placement in placements],
+        "blocks": [placements[block.name].to_dict() for block in blocks],
     }
+
+
+def _optimized_again(model: onnx.ModelProto, options: RunnerOptions, path: Path):
+    """The graph ORT saves for `model` under the build's own session options."""
+    open_session(
+        model.SerializeToString(),
+        dataclasses.replace(options, optimized_model_path=path),
+        [PROVIDERS[OrtProvider.CPU][0]],
+    )
+    return onnx.load(str(path))
+
+
+def _producer_placement(graph: onnx.ModelProto, producer) -> Any:
+    """The record of a block whose gate went into its producing conv's weights."""
+    from se_deploy.stages.compile.nchwc_se import BlockPlacement, GateForm
+
+    readers = sorted(
+        {node.op_type for node in graph.graph.node if producer.block.output in node.input}
+    )
+    return BlockPlacement(
+        producer.block.name, GateForm.PRODUCER, ", ".join(readers) or "graph output"
+    )
 
 
 def _provider_options(config: BuildConfig, source: OnnxSource, cache_dir: Path) -> dict:
