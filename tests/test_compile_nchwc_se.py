@@ -72,7 +72,8 @@ def test_forms_follow_the_consumer(tmp_path: Path) -> None:
     """MobileNet v1: the next block's depthwise conv takes the gate in its weights, the last
     block's gate scales the head's pooled vector; MobileNetV3: 1x1 projections take a depthwise
     1x1 gate conv, bit-identical to ORT's own graph; ShuffleNet v1: the grouped expand conv
-    writing each SE map takes the gate in its weights."""
+    writing each SE map takes the gate in its weights, except in the last stage, whose grouped
+    convs ORT runs in NCHWc: there one gate conv also adds the shortcut and applies the Relu."""
     v1 = build_tiny("se_mobilenet", tmp_path / "v1")["ort"]["optimized_model"]
     assert v1["se_gates"]["forms"] == {"depthwise-weights": 12, "pooled": 1}
     assert v1["ops"].get("Mul", 0) == 12 + 1  # W * g per depthwise conv, g * pooled
@@ -166,25 +167,25 @@ def test_a_built_graph_finds_its_source_from_another_directory(
 
 
 def se_bottleneck(
-    batch: int = 1, groups: int = 1, channels: int = 64, linear: bool = True
+    batch: int = 1, groups: int = 1, linear: bool = True, blocks: int = 1
 ) -> onnx.ModelProto:
-    """SE-ResNet's bottleneck as torch exports it with BN folded: 1x1 -> 3x3 -> 1x1 (linear
+    """SE-ResNet's bottlenecks as torch exports them with BN folded: 1x1 -> 3x3 -> 1x1 (linear
     unless told), SE on that map, then the residual Add and Relu; `groups` makes the last 1x1
     grouped (ShuffleNet v1's expand conv)."""
     g = GraphBuilder(seed=1)
-    mid = channels // 4
+    channels, mid = 64, 16
     x = g.op("Relu", [g.op("Conv", ["x", g.weight(channels, 3, 3, 3, scale=0.3)], pads=[1] * 4)])
-    y = g.op("Relu", [g.op("Conv", [x, g.weight(mid, channels, 1, 1, scale=0.2)])])
-    y = g.op("Relu", [g.op("Conv", [y, g.weight(mid, mid, 3, 3, scale=0.2)], pads=[1] * 4)])
-    conv3 = [y, g.weight(channels, mid // groups, 1, 1, scale=0.3), g.weight(channels)]
-    z = g.op("Conv", conv3, group=groups)
-    z = z if linear else g.op("Relu", [z])
-    pooled = g.op("GlobalAveragePool", [z])
-    fc1 = g.op("Conv", [pooled, g.weight(channels // 4, channels, 1, 1), g.weight(channels // 4)])
-    hidden = g.op("Relu", [fc1])
-    gate = g.op("Sigmoid", [g.op("Conv", [hidden, g.weight(channels, channels // 4, 1, 1)])])
-    out = g.op("Relu", [g.op("Add", [x, g.op("Mul", [z, gate])])])
-    head = g.op("Flatten", [g.op("GlobalAveragePool", [out])])
+    for _ in range(blocks):
+        y = g.op("Relu", [g.op("Conv", [x, g.weight(mid, channels, 1, 1, scale=0.2)])])
+        y = g.op("Relu", [g.op("Conv", [y, g.weight(mid, mid, 3, 3, scale=0.2)], pads=[1] * 4)])
+        conv3 = [y, g.weight(channels, mid // groups, 1, 1, scale=0.3), g.weight(channels)]
+        z = g.op("Conv", conv3, group=groups)
+        z = z if linear else g.op("Relu", [z])
+        pooled = g.op("GlobalAveragePool", [z])
+        fc1 = g.op("Conv", [pooled, g.weight(mid, channels, 1, 1), g.weight(mid)])
+        gate = g.op("Sigmoid", [g.op("Conv", [g.op("Relu", [fc1]), g.weight(channels, mid, 1, 1)])])
+        x = g.op("Relu", [g.op("Add", [x, g.op("Mul", [z, gate])])])
+    head = g.op("Flatten", [g.op("GlobalAveragePool", [x])])
     logits = g.op("Gemm", [head, g.weight(10, channels), g.weight(10)], transB=1)
     return g.model({"x": [batch, 3, 16, 16]}, [logits])
 
@@ -208,7 +209,8 @@ def build_graph(model: onnx.ModelProto, folder: Path) -> tuple[dict, np.ndarray,
     [
         (1, 4, GateForm.PRODUCER),  # grouped 1x1: NCHW in ORT, the gate goes into its weights
         (2, 4, GateForm.KEPT),  # one gate per image: no shared weight, only the squeeze moves
-        (1, 1, GateForm.KEPT),  # dense 1x1 runs NCHWc and the Add NCHW: only the squeeze moves
+        # dense 1x1 runs NCHWc: the squeeze moves, one gate conv does x * g + shortcut, Relu
+        (1, 1, GateForm.CONV_SUM),
     ],
 )
 def test_a_map_written_by_a_linear_1x1_conv_is_squeezed_before_it(
@@ -216,13 +218,15 @@ def test_a_map_written_by_a_linear_1x1_conv_is_squeezed_before_it(
 ) -> None:
     """mean(W y + b) = W mean(y) + b: the pool reads the conv's input (a quarter of the
     channels) through a first FC that absorbed the conv; outputs within 1e-5 of their range."""
-    gates, reference, built = build_graph(se_bottleneck(batch, groups), tmp_path)
-    (block,) = gates["blocks"]
-    assert block["form"] == form and block["squeeze_input"] == "Relu_5_out"
+    gates, reference, built = build_graph(se_bottleneck(batch, groups, blocks=2), tmp_path)
+    assert [block["form"] for block in gates["blocks"]] == [form, form]
+    assert gates["blocks"][0]["squeeze_input"] == "Relu_5_out"  # the 3x3 conv's output
     assert np.abs(built - reference).max() <= 1e-5 * max(1.0, np.abs(reference).max())
+    ops = Counter(n.op_type for n in onnx.load(tmp_path / BUILT).graph.node)
     if form is GateForm.PRODUCER:
-        ops = Counter(n.op_type for n in onnx.load(tmp_path / BUILT).graph.node)
-        assert ops["Mul"] == 2  # W * g and b * g: no multiply over the map
+        assert ops["Mul"] == 2 * 2  # W * g and b * g: no multiply over the map
+    if form is GateForm.CONV_SUM:
+        assert ops["Mul"] == ops["Add"] == ops["Relu"] == 0  # all inside the gate conv
 
 
 def test_a_conv_followed_by_an_activation_keeps_its_squeeze() -> None:

@@ -52,6 +52,7 @@ NCHWC_DOMAIN = "com.microsoft.nchwc"
 class GateForm(enum.StrEnum):
     WEIGHTS = "depthwise-weights"  # (a) the gate scales the consuming depthwise conv's weights
     CONV = "depthwise-1x1"  # (b) a depthwise 1x1 NchwcConv with the gate as its weight
+    CONV_SUM = "depthwise-1x1-sum"  # (b) fused with the residual Add (+ Relu) reading x * g
     POOLED = "pooled"  # (c) the head pool runs on x, the gate scales the pooled vector
     PRODUCER = "producer-weights"  # the gate scales the linear 1x1 conv writing x (se_producer)
     KEPT = "kept"  # left as ORT had it (reason recorded)
@@ -152,6 +153,9 @@ def _place(
     elif GateForm.CONV in forms and any(_op(n) == "nchwc:ReorderInput" for n in readers):
         _gate_conv(rewrite, mul, readers, x, gate, padded, block.channels)
         form = GateForm.CONV
+    elif GateForm.CONV in forms and (residual := _residual(index, mul, readers)) is not None:
+        _gate_conv_with_sum(index, rewrite, residual, x, gate, padded, block.channels)
+        form = GateForm.CONV_SUM
     else:
         return BlockPlacement(block.name, GateForm.KEPT, consumer, _no_fit(forms))
     rewrite.removed.add(mul.name)
@@ -284,6 +288,102 @@ def _blocked_copy(rewrite: _Rewrite, weight: onnx.TensorProto, dims: list[int]) 
     copy.dims.extend(dims)
     rewrite.model.graph.initializer.append(copy)
     return copy.name
+
+
+@dataclass(frozen=True)
+class _ResidualAdd:
+    """x * g read only by an NCHW Add with a map of the same shape that ORT also holds in
+    NCHWc (reordered out for the Add, or reordered in for another conv), optionally followed by
+    a Relu: ResNet's merge, ShuffleNet v1's stride-1 unit."""
+
+    add: onnx.NodeProto
+    relu: onnx.NodeProto | None
+    shortcut: str  # the NCHWc form of the Add's other input
+
+    @property
+    def output(self) -> str:
+        return (self.relu or self.add).output[0]
+
+
+def _residual(
+    index: GraphIndex, mul: onnx.NodeProto, readers: list[onnx.NodeProto]
+) -> _ResidualAdd | None:
+    if len(readers) != 1 or _op(readers[0]) != "Add" or mul.output[0] in index.graph_outputs:
+        return None
+    add = readers[0]
+    others = [name for name in add.input if name != mul.output[0]]
+    if len(others) != 1 or add.output[0] in index.graph_outputs:
+        return None
+    shapes = {value.name: value.type.tensor_type.shape for value in index.graph.value_info}
+    if _dims(shapes.get(others[0])) is None or _dims(shapes.get(others[0])) != _dims(
+        shapes.get(mul.output[0])
+    ):
+        return None
+    shortcut = _blocked_form(index, others[0])
+    if shortcut is None:
+        return None
+    relu = index.sole_consumer(add.output[0])
+    return _ResidualAdd(add, relu if relu is not None and _op(relu) == "Relu" else None, shortcut)
+
+
+def _blocked_form(index: GraphIndex, name: str) -> str | None:
+    """The NCHWc tensor ORT computes `name` from, or reorders it into for another reader."""
+    producer = index.producer.get(name)
+    if _is_reorder_out(producer):
+        return producer.input[0]
+    reorders = [n for n in index.consumers.get(name, []) if _op(n) == "nchwc:ReorderInput"]
+    return reorders[0].output[0] if reorders else None
+
+
+def _dims(shape: Any) -> list[int] | None:
+    """Static dims of a value_info shape, None when any is unknown."""
+    if shape is None or not all(dim.HasField("dim_value") for dim in shape.dim):
+        return None
+    return [dim.dim_value for dim in shape.dim]
+
+
+def _gate_conv_with_sum(
+    index: GraphIndex,
+    rewrite: _Rewrite,
+    residual: _ResidualAdd,
+    x: str,
+    gate: str,
+    padded: int,
+    channels: int,
+) -> None:
+    """(b) with the merge fused: one depthwise 1x1 NchwcConv computes act(x * g + shortcut)
+    (NchwcConv's Sum input, the fusion ORT itself makes for Conv + Add + Relu), in place of the
+    NCHW Mul, Add and Relu and the reorders around them."""
+    readers = index.consumers.get(residual.output, [])
+    reorder_ins = [node for node in readers if _op(node) == "nchwc:ReorderInput"]
+    out = reorder_ins[0].output[0] if reorder_ins else rewrite.names(f"{residual.output}_nchwc")
+    shape = rewrite.constant(f"{gate}_dw_shape", np.array([padded, 1, 1, 1], np.int64))
+    weight = rewrite.names(f"{gate}_dw")
+    activation = {"activation": "Relu"} if residual.relu is not None else {}
+    nodes = [
+        rewrite.node("Reshape", [gate, shape], [weight]),
+        rewrite.node(
+            "Conv",
+            [x, weight, "", residual.shortcut],
+            [out],
+            NCHWC_DOMAIN,
+            group=padded,
+            kernel_shape=[1, 1],
+            strides=[1, 1],
+            dilations=[1, 1],
+            pads=[0, 0, 0, 0],
+            **activation,
+        ),
+    ]
+    nodes += [rewrite.node("Identity", [out], [other.output[0]]) for other in reorder_ins[1:]]
+    if len(reorder_ins) < len(readers) or residual.output in index.graph_outputs:
+        nodes.append(
+            rewrite.node("ReorderOutput", [out], [residual.output], NCHWC_DOMAIN, channels=channels)
+        )
+    rewrite.replacements[residual.add.name] = nodes
+    rewrite.removed.update(node.name for node in reorder_ins)
+    if residual.relu is not None:
+        rewrite.removed.add(residual.relu.name)
 
 
 def _gate_conv(
