@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -67,6 +67,7 @@ class BlockPlacement:
     consumer: str  # what reads the scaled map, as found in ORT's graph
     reason: str = ""
     squeeze_input: str = ""  # set when the squeeze pools the producing conv's input instead
+    pool_moved: bool = False  # ORT's NCHW pool between reorders now pools the NCHWc map
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +76,7 @@ class BlockPlacement:
             "consumer": self.consumer,
             **({"reason": self.reason} if self.reason else {}),
             **({"squeeze_input": self.squeeze_input} if self.squeeze_input else {}),
+            **({"pool": "moved into NCHWc"} if self.pool_moved else {}),
         }
 
 
@@ -114,7 +116,14 @@ def place_se_gates(
     rewrite = _Rewrite(model, NameAllocator(model.graph))
     if static_batch(model) != 1:  # one gate per image: a conv weight serves a whole batch
         forms = forms & {GateForm.POOLED}
-    placements = [_place(index, rewrite, block, block_size, forms) for block in blocks]
+    by_name = {node.name: node for node in model.graph.node}
+    placements = [
+        replace(
+            _place(index, rewrite, block, block_size, forms),
+            pool_moved=_pool_in_layout(index, rewrite, by_name.get(block.nodes[0])),
+        )
+        for block in blocks
+    ]
     for node in model.graph.node:
         if node.name in rewrite.removed:
             rewrite.replacements.setdefault(node.name, [])
@@ -163,6 +172,26 @@ def _place(
         if all(node.name == mul.name for node in index.consumers[reorder.output[0]]):
             rewrite.removed.add(reorder.name)
     return BlockPlacement(block.name, form, consumer)
+
+
+def _pool_in_layout(index: GraphIndex, rewrite: _Rewrite, pool: onnx.NodeProto | None) -> bool:
+    """ORT pools in NCHW, between a ReorderOutput and the FC's ReorderInput, a map whose
+    channels are no multiple of the block (MobileNetV3's 72 and 120 at block 16): pool the
+    blocked map itself, one NCHWc pass instead of a reorder pass, an NCHW pool and a reorder.
+    The padded channels' means meet the zero-padded input channels of the FC's filter."""
+    if pool is None or _op(pool) != "GlobalAveragePool":
+        return False
+    source = index.producer.get(pool.input[0])
+    readers = index.consumers.get(pool.output[0], [])
+    if not _is_reorder_out(source) or pool.output[0] in index.graph_outputs:
+        return False
+    if len(readers) != 1 or _op(readers[0]) != "nchwc:ReorderInput":
+        return False
+    blocked = [source.input[0]]
+    pooled = rewrite.node("GlobalAveragePool", blocked, list(readers[0].output), NCHWC_DOMAIN)
+    rewrite.replacements[pool.name] = [pooled]
+    rewrite.removed.add(readers[0].name)
+    return True
 
 
 def _no_fit(forms: frozenset[GateForm]) -> str:
