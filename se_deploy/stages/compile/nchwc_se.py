@@ -383,34 +383,18 @@ def _gate_conv_with_sum(
     """(b) with the merge fused: one depthwise 1x1 NchwcConv computes act(x * g + shortcut)
     (NchwcConv's Sum input, the fusion ORT itself makes for Conv + Add + Relu), in place of the
     NCHW Mul, Add and Relu and the reorders around them."""
-    readers = index.consumers.get(residual.output, [])
-    reorder_ins = [node for node in readers if _op(node) == "nchwc:ReorderInput"]
-    out = reorder_ins[0].output[0] if reorder_ins else rewrite.names(f"{residual.output}_nchwc")
-    shape = rewrite.constant(f"{gate}_dw_shape", np.array([padded, 1, 1, 1], np.int64))
-    weight = rewrite.names(f"{gate}_dw")
-    activation = {"activation": "Relu"} if residual.relu is not None else {}
-    nodes = [
-        rewrite.node("Reshape", [gate, shape], [weight]),
-        rewrite.node(
-            "Conv",
-            [x, weight, "", residual.shortcut],
-            [out],
-            NCHWC_DOMAIN,
-            group=padded,
-            kernel_shape=[1, 1],
-            strides=[1, 1],
-            dilations=[1, 1],
-            pads=[0, 0, 0, 0],
-            **activation,
-        ),
-    ]
-    nodes += [rewrite.node("Identity", [out], [other.output[0]]) for other in reorder_ins[1:]]
-    if len(reorder_ins) < len(readers) or residual.output in index.graph_outputs:
-        nodes.append(
-            rewrite.node("ReorderOutput", [out], [residual.output], NCHWC_DOMAIN, channels=channels)
-        )
-    rewrite.replacements[residual.add.name] = nodes
-    rewrite.removed.update(node.name for node in reorder_ins)
+    rewrite.replacements[residual.add.name] = _gate_conv_nodes(
+        rewrite,
+        x,
+        gate,
+        index.consumers.get(residual.output, []),
+        residual.output,
+        padded,
+        channels,
+        sum_input=residual.shortcut,
+        nchw_too=residual.output in index.graph_outputs,
+        **({"activation": "Relu"} if residual.relu is not None else {}),
+    )
     if residual.relu is not None:
         rewrite.removed.add(residual.relu.name)
 
@@ -425,16 +409,36 @@ def _gate_conv(
     channels: int,
 ) -> None:
     """(b) a depthwise 1x1 NchwcConv with the gate as its weight replaces the NCHW Mul and the
-    ReorderInput(s) after it; an NCHW reader besides them gets one ReorderOutput."""
+    ReorderInput(s) after it."""
+    rewrite.replacements[mul.name] = _gate_conv_nodes(
+        rewrite, x, gate, readers, mul.output[0], padded, channels
+    )
+
+
+def _gate_conv_nodes(
+    rewrite: _Rewrite,
+    x: str,
+    gate: str,
+    readers: list[onnx.NodeProto],
+    nchw_name: str,
+    padded: int,
+    channels: int,
+    sum_input: str = "",
+    nchw_too: bool = False,
+    **attrs: Any,
+) -> list[onnx.NodeProto]:
+    """The gate conv writing what the ReorderInput(s) among `readers` wrote (they go), and one
+    ReorderOutput to `nchw_name` for the NCHW readers besides them (or when `nchw_too`)."""
     reorder_ins = [node for node in readers if _op(node) == "nchwc:ReorderInput"]
-    out = reorder_ins[0].output[0]
+    out = reorder_ins[0].output[0] if reorder_ins else rewrite.names(f"{nchw_name}_nchwc")
     shape = rewrite.constant(f"{gate}_dw_shape", np.array([padded, 1, 1, 1], np.int64))
     weight = rewrite.names(f"{gate}_dw")
+    inputs = [x, weight, "", sum_input] if sum_input else [x, weight]
     nodes = [
         rewrite.node("Reshape", [gate, shape], [weight]),
         rewrite.node(
             "Conv",
-            [x, weight],
+            inputs,
             [out],
             NCHWC_DOMAIN,
             group=padded,
@@ -442,12 +446,13 @@ def _gate_conv(
             strides=[1, 1],
             dilations=[1, 1],
             pads=[0, 0, 0, 0],
+            **attrs,
         ),
     ]
     nodes += [rewrite.node("Identity", [out], [other.output[0]]) for other in reorder_ins[1:]]
-    if len(reorder_ins) < len(readers):
+    if len(reorder_ins) < len(readers) or nchw_too:
         nodes.append(
-            rewrite.node("ReorderOutput", [out], [mul.output[0]], NCHWC_DOMAIN, channels=channels)
+            rewrite.node("ReorderOutput", [out], [nchw_name], NCHWC_DOMAIN, channels=channels)
         )
-    rewrite.replacements[mul.name] = nodes
     rewrite.removed.update(node.name for node in reorder_ins)
+    return nodes
