@@ -243,3 +243,31 @@ def test_a_conv_followed_by_an_activation_keeps_its_squeeze() -> None:
     for linear, found in ((True, 1), (False, 0)):
         model = se_bottleneck(linear=linear)
         assert len(linear_producers(model, find_se_blocks(model))) == found
+
+
+def test_a_torchvision_style_se_resnet_through_export_and_build(cli, tmp_path: Path) -> None:
+    """A user's SE-ResNet (tests/fixtures/se_resnet.py) from `export --module` to the built
+    graph: every block's squeeze moves before conv3 and one gate conv does x * g + shortcut
+    and the Relu, identity and projection shortcuts alike."""
+    from tests.fixtures import se_resnet
+
+    factory = f"{Path(se_resnet.__file__)}:se_resnet"
+    done = cli(
+        "export", "--module", factory, "--module-arg", "layers=(2, 1)", "--module-arg",
+        "width=16", "--module-arg", "num_classes=10", "--shapes", "input:1x3x32x32",
+        "--expect-se", "3", "--out", str(tmp_path), "--name", "se_resnet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    source = tmp_path / "se_resnet" / "fp32" / "model.onnx"
+    done = cli("build", "--backend", "ort", "--input", str(source))
+    assert done.returncode == 0, done.stderr
+    record = json.loads((source.parent / CPU_BUILD_MANIFEST).read_text())["ort"]
+    blocks = record["optimized_model"]["se_gates"]["blocks"]
+    assert [b["form"] for b in blocks] == [GateForm.CONV_SUM] * 3
+    assert all(b["squeeze_input"].endswith("Relu_output_0") for b in blocks)  # conv2's output
+    assert record["verification"]["results"][0]["passed"]
+    feed = np.random.default_rng(2).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    reference = run(source, feed)
+    assert np.abs(run(source.parent / BUILT, feed) - reference).max() <= 1e-5 * max(
+        1.0, np.abs(reference).max()
+    )
