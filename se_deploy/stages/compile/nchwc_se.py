@@ -55,6 +55,7 @@ class GateForm(enum.StrEnum):
     CONV_SUM = "depthwise-1x1-sum"  # (b) fused with the residual Add (+ Relu) reading x * g
     POOLED = "pooled"  # (c) the head pool runs on x, the gate scales the pooled vector
     PRODUCER = "producer-weights"  # the gate scales the linear 1x1 conv writing x (se_producer)
+    INT8_SCALE = "int8-unit-conv"  # INT8: unit-weight depthwise QLinearConv, gate as its scale
     KEPT = "kept"  # left as ORT had it (reason recorded)
 
 
