@@ -294,6 +294,8 @@ def test_int8_gates_become_unit_weight_qlinear_convs(tmp_path: Path) -> None:
     assert forms[GateForm.INT8_SCALE] >= 12 and set(forms) <= {GateForm.INT8_SCALE, GateForm.KEPT}
     ops = manifest["optimized_model"]["ops"]
     assert ops.get("com.microsoft:QLinearMul", 0) == forms[GateForm.KEPT]
+    kept = [block["reason"] for block in gates["blocks"] if block["form"] == GateForm.KEPT]
+    assert all(reason.startswith("INT8 QLinearMul kept: ") for reason in kept)
     # checked against the INT8 source as INT8 noise is: an element on a rounding tie may land
     # one int8 step away from QLinearMul's
     assert manifest["verification"]["results"][0]["passed"]

@@ -60,10 +60,10 @@ def place_int8_gates(
     optimized: onnx.ModelProto, blocks: Iterable[SEBlock]
 ) -> tuple[onnx.ModelProto, dict[str, BlockPlacement]]:
     """Rewrite the QLinearMul of every block whose gate runs channels_last; the placements of
-    the blocks rewritten, by block name (ORT keeps the source's node names when it fuses). A
-    static batch of 1 only: one gate per image is no per-channel weight scale of a batch."""
-    if static_batch(optimized) != 1:
-        return optimized, {}
+    the blocks ORT ran as a QLinearMul (rewritten, or kept with the reason), by block name (ORT
+    keeps the source's node names when it fuses). A static batch of 1 only: one gate per image
+    is no per-channel weight scale of a batch."""
+    batch_one = static_batch(optimized) == 1
     model = working_copy(optimized)
     index = GraphIndex(model)
     names = NameAllocator(model.graph)
@@ -74,15 +74,29 @@ def place_int8_gates(
         mul = by_name.get(block.nodes[-1])
         if mul is None or mul.op_type != "QLinearMul" or mul.domain != MS_DOMAIN:
             continue
+        readers = sorted({node.op_type for node in index.consumers.get(mul.output[0], [])})
+        consumer = ", ".join(readers) or "graph output"
         gate_at = _gate_operand(index, mul, block.nodes[-3 if block.expanded else -2])
-        if gate_at is None or not all(_channels_last(index, mul.input[i]) for i in (0, 3)):
+        why = _kept_because(index, mul, gate_at, batch_one)
+        if why:
+            placed[block.name] = BlockPlacement(block.name, GateForm.KEPT, consumer, why)
             continue
         replacements[mul.name] = _unit_conv(model, names, mul, gate_at, block.channels)
-        readers = sorted({node.op_type for node in index.consumers.get(mul.output[0], [])})
-        placed[block.name] = BlockPlacement(
-            block.name, GateForm.INT8_SCALE, ", ".join(readers) or "graph output"
-        )
+        placed[block.name] = BlockPlacement(block.name, GateForm.INT8_SCALE, consumer)
     return prune(replace_roots(model, replacements)), placed
+
+
+def _kept_because(
+    index: GraphIndex, mul: onnx.NodeProto, gate_at: int | None, batch_one: bool
+) -> str:
+    """Why an INT8 gate stays a QLinearMul, or "" when it can be rewritten."""
+    if not batch_one:
+        return "INT8 QLinearMul kept: one gate per image is a weight scale only at batch 1"
+    if gate_at is None:
+        return "INT8 QLinearMul kept: no operand traced back to the block's gate"
+    if not all(_channels_last(index, mul.input[i]) for i in (0, 3)):
+        return "INT8 QLinearMul kept: its map or gate is NCHW (ORT's NHWC pass left it out)"
+    return ""
 
 
 def _gate_operand(index: GraphIndex, mul: onnx.NodeProto, gate_node: str) -> int | None:
