@@ -128,6 +128,17 @@ class GraphIndex:
             return value.reshape(shape.tolist())
         return None
 
+    def conv_weights(self, conv: onnx.NodeProto) -> tuple[np.ndarray, np.ndarray] | None:
+        """A Conv's constant weight and 1-D bias (zeros when it has none); None when either is
+        computed, so a pass that rewrites them knows it can."""
+        weight = self.constant(conv.input[1]) if len(conv.input) > 1 else None
+        if weight is None:
+            return None
+        if len(conv.input) < 3 or not conv.input[2]:
+            return weight, np.zeros(weight.shape[0], weight.dtype)
+        bias = self.constant(conv.input[2])
+        return None if bias is None else (weight, bias.reshape(-1))
+
     def sole_consumer(self, name: str) -> onnx.NodeProto | None:
         """The one node reading `name`, or None when it is a graph output or read 0 or 2+ times."""
         readers = self.consumers.get(name, [])

@@ -45,6 +45,7 @@ from se_deploy.core.onnx.graph import (
     working_copy,
 )
 from se_deploy.core.onnx.se_pattern import SEBlock
+from se_deploy.core.shapes import declared_dims
 
 NCHWC_DOMAIN = "com.microsoft.nchwc"
 
@@ -217,7 +218,12 @@ def _describe(index: GraphIndex, readers: list[onnx.NodeProto]) -> str:
             names |= {_conv_kind(index, n) for n in index.consumers.get(node.output[0], [])}
         else:
             names.add(_op(node))
-    return ", ".join(sorted(names)) or "graph output"
+    return reader_summary(names)
+
+
+def reader_summary(kinds: Iterable[str]) -> str:
+    """The manifest's `consumer`: the reading ops, sorted and once each."""
+    return ", ".join(sorted(set(kinds))) or "graph output"
 
 
 def _conv_kind(index: GraphIndex, node: onnx.NodeProto) -> str:
@@ -344,10 +350,10 @@ def _residual(
     others = [name for name in add.input if name != mul.output[0]]
     if len(others) != 1 or add.output[0] in index.graph_outputs:
         return None
-    shapes = {value.name: value.type.tensor_type.shape for value in index.graph.value_info}
-    if _dims(shapes.get(others[0])) is None or _dims(shapes.get(others[0])) != _dims(
-        shapes.get(mul.output[0])
-    ):
+    values = {value.name: value for value in index.graph.value_info}
+    known = [values.get(name) for name in (others[0], mul.output[0])]
+    dims = [declared_dims(value) if value is not None else ["?"] for value in known]
+    if dims[0] != dims[1] or not all(isinstance(dim, int) for dim in dims[0]):
         return None
     shortcut = _blocked_form(index, others[0])
     if shortcut is None:
@@ -363,13 +369,6 @@ def _blocked_form(index: GraphIndex, name: str) -> str | None:
         return producer.input[0]
     reorders = [n for n in index.consumers.get(name, []) if _op(n) == "nchwc:ReorderInput"]
     return reorders[0].output[0] if reorders else None
-
-
-def _dims(shape: Any) -> list[int] | None:
-    """Static dims of a value_info shape, None when any is unknown."""
-    if shape is None or not all(dim.HasField("dim_value") for dim in shape.dim):
-        return None
-    return [dim.dim_value for dim in shape.dim]
 
 
 def _gate_conv_with_sum(

@@ -43,6 +43,13 @@ from se_deploy.core.onnx.graph import load_model
 from se_deploy.core.shapes import InputShapes
 from se_deploy.data.calibration import image_input
 from se_deploy.stages.compile.config import BuildConfig, OrtProvider
+from se_deploy.stages.compile.nchwc_se import (
+    BlockPlacement,
+    GateForm,
+    place_se_gates,
+    reader_summary,
+    static_batch,
+)
 
 PROVIDERS = {
     OrtProvider.CPU: ("CPUExecutionProvider", OrtRunner, Device.CPU),
@@ -128,7 +135,7 @@ def build_ort(source: OnnxSource, config: BuildConfig) -> tuple[dict[str, bytes]
 def _cpu_tolerance(placement: dict[str, Any] | None) -> Tolerance:
     if placement is None:
         return FP32
-    if any(block["form"] == "int8-unit-conv" for block in placement["blocks"]):
+    if any(block["form"] == GateForm.INT8_SCALE for block in placement["blocks"]):
         return INT8_GATE_TOLERANCE
     return NCHWC_SE_TOLERANCE
 
@@ -154,7 +161,6 @@ def _place_se_gates(
     from se_deploy.core.onnx.qdq import has_qdq, strip_qdq
     from se_deploy.core.onnx.se_pattern import find_se_blocks
     from se_deploy.stages.compile import se_producer
-    from se_deploy.stages.compile.nchwc_se import place_se_gates, static_batch
     from se_deploy.stages.compile.qlinear_se import place_int8_gates
 
     block_size = machine_facts()["nchwc_block"]
@@ -198,16 +204,10 @@ def _optimized_again(model: onnx.ModelProto, options: RunnerOptions, path: Path)
     return onnx.load(str(path))
 
 
-def _producer_placement(graph: onnx.ModelProto, producer) -> Any:
+def _producer_placement(graph: onnx.ModelProto, producer) -> BlockPlacement:
     """The record of a block whose gate went into its producing conv's weights."""
-    from se_deploy.stages.compile.nchwc_se import BlockPlacement, GateForm
-
-    readers = sorted(
-        {node.op_type for node in graph.graph.node if producer.block.output in node.input}
-    )
-    return BlockPlacement(
-        producer.block.name, GateForm.PRODUCER, ", ".join(readers) or "graph output"
-    )
+    readers = (node.op_type for node in graph.graph.node if producer.block.output in node.input)
+    return BlockPlacement(producer.block.name, GateForm.PRODUCER, reader_summary(readers))
 
 
 def _provider_options(config: BuildConfig, source: OnnxSource, cache_dir: Path) -> dict:

@@ -18,7 +18,7 @@ rewrites ORT's com.microsoft QLinear ops.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import onnx
@@ -34,7 +34,12 @@ from se_deploy.core.onnx.graph import (
     working_copy,
 )
 from se_deploy.core.onnx.se_pattern import SEBlock
-from se_deploy.stages.compile.nchwc_se import BlockPlacement, GateForm, static_batch
+from se_deploy.stages.compile.nchwc_se import (
+    BlockPlacement,
+    GateForm,
+    reader_summary,
+    static_batch,
+)
 
 MS_DOMAIN = "com.microsoft"
 # Elementwise one-input ops (so the layout passes through them) between the gate activation and
@@ -74,8 +79,7 @@ def place_int8_gates(
         mul = by_name.get(block.nodes[-1])
         if mul is None or mul.op_type != "QLinearMul" or mul.domain != MS_DOMAIN:
             continue
-        readers = sorted({node.op_type for node in index.consumers.get(mul.output[0], [])})
-        consumer = ", ".join(readers) or "graph output"
+        consumer = reader_summary(node.op_type for node in index.consumers.get(mul.output[0], []))
         gate_at = _gate_operand(index, mul, block.nodes[-3 if block.expanded else -2])
         why = _kept_because(index, mul, gate_at, batch_one)
         if why:
@@ -102,31 +106,31 @@ def _kept_because(
 def _gate_operand(index: GraphIndex, mul: onnx.NodeProto, gate_node: str) -> int | None:
     """0 or 3: the QLinearMul operand that comes from the block's gate activation."""
     for position in (0, 3):
-        node = index.producer.get(mul.input[position])
-        for _ in range(_WALK):
-            if node is None:
-                break
-            if node.name == gate_node:
-                return position
-            if node.op_type not in _PASS_THROUGH:
-                break
-            node = index.producer.get(node.input[0])
+        if any(node.name == gate_node for node in _back_through(index, mul.input[position])):
+            return position
     return None
 
 
 def _channels_last(index: GraphIndex, tensor: str) -> bool:
     """Whether the nearest layout-aware producer (a com.microsoft QLinear op with a
     channels_last attribute) writes `tensor` in NHWC."""
+    for node in _back_through(index, tensor):
+        if node.domain == MS_DOMAIN and any(a.name == "channels_last" for a in node.attribute):
+            return attribute(node, "channels_last", 0) == 1
+    return False
+
+
+def _back_through(index: GraphIndex, tensor: str) -> Iterator[onnx.NodeProto]:
+    """The producers of `tensor`, walking up through layout-keeping one-input ops (at most
+    _WALK), the first other op included."""
     node = index.producer.get(tensor)
     for _ in range(_WALK):
         if node is None:
-            return False
-        if node.domain == MS_DOMAIN and any(a.name == "channels_last" for a in node.attribute):
-            return attribute(node, "channels_last", 0) == 1
+            return
+        yield node
         if node.op_type not in _PASS_THROUGH:
-            return False
+            return
         node = index.producer.get(node.input[0])
-    return False
 
 
 def _unit_conv(

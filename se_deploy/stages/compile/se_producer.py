@@ -38,6 +38,7 @@ from se_deploy.core.onnx.graph import (
     working_copy,
 )
 from se_deploy.core.onnx.se_pattern import SEBlock
+from se_deploy.stages.compile.nchwc_se import NCHWC_DOMAIN
 
 
 @dataclass(frozen=True)
@@ -76,31 +77,21 @@ def linear_producers(model: onnx.ModelProto, blocks: Iterable[SEBlock]) -> list[
 
 def _is_linear_pointwise(index: GraphIndex, conv: onnx.NodeProto) -> bool:
     """A float32 Conv 1x1, stride 1, no padding, constant weight and bias."""
-    if conv.op_type != "Conv" or conv.domain or len(conv.input) < 2:
-        return False
-    weight = index.constant(conv.input[1])
-    bias = index.constant(conv.input[2]) if len(conv.input) > 2 and conv.input[2] else None
+    weights = index.conv_weights(conv) if conv.op_type == "Conv" and not conv.domain else None
     return (
-        weight is not None
-        and weight.dtype == np.float32
-        and weight.ndim == 4
-        and weight.shape[2:] == (1, 1)
-        and (len(conv.input) < 3 or not conv.input[2] or bias is not None)
+        weights is not None
+        and weights[0].dtype == np.float32
+        and weights[0].ndim == 4
+        and weights[0].shape[2:] == (1, 1)
         and set(attribute(conv, "strides", [1, 1])) == {1}
         and set(attribute(conv, "pads", [0, 0, 0, 0])) == {0}
-        and attribute(conv, "auto_pad", b"NOTSET") in (b"NOTSET", b"VALID", "NOTSET", "VALID")
+        and attribute(conv, "auto_pad", "NOTSET") in ("NOTSET", "VALID")
     )
 
 
 def _constant_fc(index: GraphIndex, fc: onnx.NodeProto) -> bool:
-    weight = index.constant(fc.input[1])
-    has_bias = len(fc.input) > 2 and bool(fc.input[2])
-    return (
-        weight is not None
-        and weight.ndim == 4
-        and attribute(fc, "group", 1) == 1
-        and (not has_bias or index.constant(fc.input[2]) is not None)
-    )
+    weights = index.conv_weights(fc)
+    return weights is not None and weights[0].ndim == 4 and attribute(fc, "group", 1) == 1
 
 
 def move_squeezes(
@@ -115,20 +106,13 @@ def move_squeezes(
     replacements: dict[str, list[onnx.NodeProto]] = {}
     for producer in producers:
         conv, block = nodes[producer.conv], producer.block
-        weight, bias = _conv_weights(index, conv)
+        weight, bias = index.conv_weights(conv)
         _absorb_into_fc1(model, index, names, nodes[block.nodes[1]], weight, bias, conv)
         nodes[block.nodes[0]].input[0] = producer.source
         if block.name in scaled:
             replacements[block.nodes[-1]] = _scaled_conv(model, names, conv, block, weight, bias)
             replacements[conv.name] = []
     return prune(replace_roots(model, replacements))
-
-
-def _conv_weights(index: GraphIndex, conv: onnx.NodeProto) -> tuple[np.ndarray, np.ndarray]:
-    weight = index.constant(conv.input[1])
-    has_bias = len(conv.input) > 2 and bool(conv.input[2])
-    bias = index.constant(conv.input[2]) if has_bias else np.zeros(weight.shape[0], np.float32)
-    return weight, bias.reshape(-1)
 
 
 def _dense(weight: np.ndarray, groups: int) -> np.ndarray:
@@ -152,9 +136,8 @@ def _absorb_into_fc1(
     conv: onnx.NodeProto,
 ) -> None:
     """W1' = W1 W, b1' = W1 b + b1, composed in float64 then stored as float32."""
-    w1 = index.constant(fc1.input[1]).astype(np.float64)[:, :, 0, 0]
-    has_bias = len(fc1.input) > 2 and bool(fc1.input[2])
-    b1 = index.constant(fc1.input[2]).astype(np.float64).reshape(-1) if has_bias else 0.0
+    fc1_weight, fc1_bias = index.conv_weights(fc1)
+    w1, b1 = fc1_weight.astype(np.float64)[:, :, 0, 0], fc1_bias.astype(np.float64)
     composed = w1 @ _dense(weight, attribute(conv, "group", 1))
     new_weight = composed.astype(np.float32)[:, :, None, None]
     new_bias = (w1 @ bias.astype(np.float64) + b1).astype(np.float32)
@@ -200,10 +183,7 @@ def nchw_maps(optimized: onnx.ModelProto) -> set[str]:
     """Tensors an ORT-optimized graph computes with an NCHW (not NCHWc) node: a conv writing
     one of them stays NCHW however its weights are given."""
     return {
-        name
-        for node in optimized.graph.node
-        if node.domain != "com.microsoft.nchwc"
-        for name in node.output
+        name for node in optimized.graph.node if node.domain != NCHWC_DOMAIN for name in node.output
     }
 
 

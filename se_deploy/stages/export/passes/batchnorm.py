@@ -48,13 +48,10 @@ def _folded_conv(
     if len(bn.output) != 1 or attribute(bn, "training_mode", 0):
         return None
     params = [index.constant(name) for name in bn.input[1:5]]
-    weight = index.constant(conv.input[1])
-    if weight is None or any(p is None for p in params):
+    weights = index.conv_weights(conv)
+    if weights is None or any(p is None for p in params):
         return None
-    has_bias = len(conv.input) > 2 and conv.input[2]
-    bias = index.constant(conv.input[2]) if has_bias else np.zeros(weight.shape[0], weight.dtype)
-    if bias is None:
-        return None
+    weight, bias = weights
     gamma, beta, mean, var = (p.astype(np.float64) for p in params)
     scale = gamma / np.sqrt(var + attribute(bn, "epsilon", 1e-5))
     new_weight = weight.astype(np.float64) * scale.reshape(-1, *([1] * (weight.ndim - 1)))
