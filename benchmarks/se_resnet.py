@@ -7,7 +7,7 @@ torchvision/timm write it (tests/fixtures/se_resnet.py), through `export --modul
 Prints SE/base latency (interleaved, 95% interval) at 224x224, batch 1: the plain exports, the
 built graphs (SE gates placed by the build; the forms it chose are printed), and the built SE
 model over the plain baseline, so the ratio is honest against the faster baseline form. The
-paper (Hu et al. 2017, Table 2) measured 164 -> 167 ms on a CPU for 0.26% more FLOPs.
+paper (Hu et al. 2017) reports 164 -> 167 ms on a CPU for ~0.26% more FLOPs.
 Artifacts are cached under --work (delete it to remake them).
 """
 
