@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,4 +108,82 @@ def test_bad_module_options_are_one_line_errors(cli, tmp_path, args, message):
     done = cli("export", *args, "--out", str(tmp_path / "out"))
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+LAYERS = """
+import torch
+from torch import nn
+
+
+class SEUnit(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, channels, 3, padding=1)
+        self.fc1, self.fc2 = nn.Conv2d(channels, 4, 1), nn.Conv2d(4, channels, 1)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        s = torch.sigmoid(self.fc2(torch.relu(self.fc1(y.mean((2, 3), keepdim=True)))))
+        return (y * s).mean((2, 3))
+"""
+
+
+def _export_cmd(module: str, out: Path) -> list[str]:
+    shapes = ["--shapes", "input:1x3x16x16", "--expect-se", "1"]
+    return ["export", "--module", module, *shapes, "--out", str(out), "--name", "user_se"]
+
+
+def test_a_module_file_imports_its_sibling_modules(cli, tmp_path: Path) -> None:
+    """A model file in a user's repo imports its neighbours, as under `python net.py`."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "se_layers_sibling.py").write_text(LAYERS)
+    (repo / "net.py").write_text(
+        "from se_layers_sibling import SEUnit\n\n\ndef build():\n    return SEUnit(16)\n"
+    )
+    done = cli(*_export_cmd(f"{repo / 'net.py'}:build", tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "user_se" / "fp32" / "model.onnx").exists()
+
+
+def test_a_dotted_module_resolves_from_the_current_directory(tmp_path: Path) -> None:
+    """`package.module:FACTORY` from the working directory through the console script itself
+    (which, unlike `python -m`, puts no working directory on sys.path), relative imports too."""
+    package = tmp_path / "user_se_models"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "layers.py").write_text(LAYERS)
+    (package / "net.py").write_text(
+        "from .layers import SEUnit\n\n\ndef build():\n    return SEUnit(16)\n"
+    )
+    script = Path(sys.executable).with_name("se-deploy")
+    if not script.exists():
+        pytest.skip(f"no console script beside {sys.executable} (not pip-installed)")
+    done = subprocess.run(
+        [str(script), *_export_cmd("user_se_models.net:build", tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "user_se" / "fp32" / "model.onnx").exists()
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("import no_such_dependency_x\n", "failed to import: ModuleNotFoundError"),
+        ("def build():\n    raise RuntimeError('checkpoint path unset')\n", "raised RuntimeError"),
+        ("def build(:\n", "failed to import: SyntaxError"),
+    ],
+)
+def test_a_failing_user_module_is_one_line(cli, tmp_path: Path, source: str, message: str) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text(source)
+    done = cli(*_export_cmd(f"{broken}:build", tmp_path / "out"))
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()

@@ -1,12 +1,19 @@
 """A user's own PyTorch model: `FILE.py:FACTORY` or `package.module:FACTORY`, called with the
 `--module-arg key=value` keywords, optionally loaded with `--weights` (state_dict .pt through
-weights_only, or .safetensors: `models.weights.load_weights`)."""
+weights_only, or .safetensors: `models.weights.load_weights`).
+
+Imports resolve as the user's own code expects: a FILE.py sees its folder on sys.path (as
+`python FILE.py` would: model files import their sibling modules), a dotted name the current
+directory (as `python -m` would, and uvicorn's `module:app`; the `se-deploy` console script
+alone has neither). Whatever the user's code raises while it is imported or called becomes one
+line naming the file or factory and the exception."""
 
 from __future__ import annotations
 
 import ast
 import importlib
 import importlib.util
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,11 +71,20 @@ def _import_file(path: Path) -> Any:
         raise SeDeployError(f"--module file '{path}' cannot be imported as Python")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickling look modules up here
-    spec.loader.exec_module(module)
+    _on_sys_path(path.resolve().parent)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's code: any failure is theirs to fix, in one line
+        del sys.modules[name]
+        raise SeDeployError(
+            f"--module file '{path}' failed to import: {_named(exc)}; fix the file or its "
+            f"imports (`python {path}` shows the traceback)"
+        ) from None
     return module
 
 
 def _import_module(name: str) -> Any:
+    _on_sys_path(Path.cwd())
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
@@ -76,15 +92,36 @@ def _import_module(name: str) -> Any:
             f"--module package '{name}' cannot be imported ({exc.msg}); install it or pass "
             "FILE.py:FACTORY"
         ) from None
+    except Exception as exc:
+        raise SeDeployError(
+            f"--module package '{name}' failed to import: {_named(exc)}; fix the package "
+            f"(`python -c 'import {name}'` shows the traceback)"
+        ) from None
+
+
+def _on_sys_path(folder: Path) -> None:
+    """Put `folder` first on sys.path once (later imports inside the factory need it too)."""
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+
+def _named(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def build_user_module(spec: str, kwargs: dict[str, Any], weights: Path | None) -> nn.Module:
     """Call the factory, check it made an nn.Module, load the weights, switch to eval mode."""
     factory = load_factory(spec)
     try:
-        module = factory(**kwargs)
+        inspect.signature(factory).bind(**kwargs)
     except TypeError as exc:
         raise SeDeployError(f"--module '{spec}' rejects the --module-arg keywords: {exc}") from None
+    except ValueError:  # no signature to check (a builtin): the call itself will tell
+        pass
+    try:
+        module = factory(**kwargs)
+    except Exception as exc:
+        raise SeDeployError(f"--module '{spec}' raised {_named(exc)} building the model") from None
     if not isinstance(module, nn.Module):
         raise SeDeployError(
             f"--module '{spec}' returned {type(module).__name__}, not a torch.nn.Module"
