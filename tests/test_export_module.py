@@ -97,6 +97,7 @@ def test_module_file_goes_through_export_quantize_and_bench(cli, tmp_path: Path)
         (["--module", f"{MODULE_FILE}:missing", "--shapes", "input:1x3x8x8"], "no callable"),
         (["--module", "no_such_package_x:build", "--shapes", "input:1x3x8x8"], "cannot be imp"),
         (["--module", FACTORY], "--module without --shapes"),
+        (["--module", FACTORY, "--shapes", "input:1x1x8x8"], "fails on an input of 1x1x8x8"),
         (["--module", FACTORY, "--shapes", "input:1x3x8x8", "--module-arg", "x"], "key=value"),
         (
             ["--module", FACTORY, "--shapes", "input:1x3x8x8", "--module-arg", "colour=1"],

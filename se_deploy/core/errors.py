@@ -15,3 +15,10 @@ class BackendUnavailableError(SeDeployError):
 
 class VerificationError(SeDeployError):
     """An artifact failed a numeric check (parity, SE count); the message carries the figures."""
+
+
+def exception_line(exc: BaseException, limit: int = 300) -> str:
+    """'TypeName: message' on one line: how a failure in the user's own code (their module,
+    factory or forward) is named inside a SeDeployError."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -20,7 +20,7 @@ from typing import Any
 
 from torch import nn
 
-from se_deploy.core.errors import SeDeployError
+from se_deploy.core.errors import SeDeployError, exception_line
 from se_deploy.models.weights import load_weights
 
 
@@ -77,7 +77,7 @@ def _import_file(path: Path) -> Any:
     except Exception as exc:  # the user's code: any failure is theirs to fix, in one line
         del sys.modules[name]
         raise SeDeployError(
-            f"--module file '{path}' failed to import: {_named(exc)}; fix the file or its "
+            f"--module file '{path}' failed to import: {exception_line(exc)}; fix the file or its "
             f"imports (`python {path}` shows the traceback)"
         ) from None
     return module
@@ -94,7 +94,7 @@ def _import_module(name: str) -> Any:
         ) from None
     except Exception as exc:
         raise SeDeployError(
-            f"--module package '{name}' failed to import: {_named(exc)}; fix the package "
+            f"--module package '{name}' failed to import: {exception_line(exc)}; fix the package "
             f"(`python -c 'import {name}'` shows the traceback)"
         ) from None
 
@@ -103,10 +103,6 @@ def _on_sys_path(folder: Path) -> None:
     """Put `folder` first on sys.path once (later imports inside the factory need it too)."""
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
-
-
-def _named(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 def build_user_module(spec: str, kwargs: dict[str, Any], weights: Path | None) -> nn.Module:
@@ -121,7 +117,9 @@ def build_user_module(spec: str, kwargs: dict[str, Any], weights: Path | None) -
     try:
         module = factory(**kwargs)
     except Exception as exc:
-        raise SeDeployError(f"--module '{spec}' raised {_named(exc)} building the model") from None
+        raise SeDeployError(
+            f"--module '{spec}' raised {exception_line(exc)} building the model"
+        ) from None
     if not isinstance(module, nn.Module):
         raise SeDeployError(
             f"--module '{spec}' returned {type(module).__name__}, not a torch.nn.Module"

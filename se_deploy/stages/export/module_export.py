@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import torch
 from torch import nn
 
 from se_deploy.core.artifact import RunResult
-from se_deploy.core.errors import SeDeployError
+from se_deploy.core.errors import SeDeployError, exception_line
 from se_deploy.core.files import sha256_file
 from se_deploy.core.shapes import InputShapes
 from se_deploy.models.user_module import build_user_module, parse_module_args
@@ -38,7 +39,7 @@ def export_module(config: ExportConfig, on_step: StepCallback | None = None) -> 
     with clock("build model"):
         module = build_user_module(config.module, kwargs, config.weights)
     with clock("export to ONNX"):
-        exported = export_onnx(module, dims, config.torch_opset, config.dynamic)
+        exported = _traced(module, dims, config)
     imported = ImportedModel(
         name=config.name or model_name(Path(config.module.rpartition(":")[2])),
         original=exported,
@@ -61,6 +62,29 @@ def input_dims(shapes: str | None) -> tuple[int, int, int, int]:
         )
     n, c, h, w = parsed.dims[0][1]
     return n, c, h, w
+
+
+def _traced(
+    module: nn.Module, dims: tuple[int, int, int, int], config: ExportConfig
+) -> onnx.ModelProto:
+    """The user's forward on the --shapes input first, so that a wrong shape reads as one
+    (the tracer's own error on it is a traceback deep in torch.onnx), then the trace."""
+    shape = "x".join(map(str, dims))
+    try:
+        with torch.inference_mode():
+            module(torch.zeros(dims))
+    except Exception as exc:
+        raise SeDeployError(
+            f"--module '{config.module}' fails on an input of {shape} ({exception_line(exc)}); "
+            "give --shapes the input its forward takes"
+        ) from None
+    try:
+        return export_onnx(module, dims, config.torch_opset, config.dynamic)
+    except Exception as exc:
+        raise SeDeployError(
+            f"--module '{config.module}' runs but torch.onnx.export cannot trace it "
+            f"({exception_line(exc)}); export it to ONNX yourself and pass --onnx FILE"
+        ) from None
 
 
 def _torch_reference(
