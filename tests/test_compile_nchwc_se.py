@@ -23,7 +23,9 @@ from se_deploy.core.onnx.se_pattern import find_se_blocks
 from se_deploy.core.spec import se_pairs
 from se_deploy.stages.compile import BuildConfig, build_artifact
 from se_deploy.stages.compile.nchwc_se import GateForm, place_se_gates
+from se_deploy.stages.export import ExportConfig, export_model
 from se_deploy.stages.quantize import resolve_source
+from tests import se_forms
 from tests.conftest import TINY_SIZE
 from tests.export_graphs import GraphBuilder
 from tests.export_support import tiny_graph
@@ -318,6 +320,32 @@ def test_a_torchvision_style_se_resnet_through_export_and_build(cli, tmp_path: P
     assert np.abs(run(source.parent / BUILT, feed) - reference).max() <= 1e-5 * max(
         1.0, np.abs(reference).max()
     )
+
+
+@pytest.mark.parametrize("form", sorted(se_forms.FORMS))
+def test_other_exporters_se_forms_take_a_gate_form_after_export(
+    form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paddle2ONNX, tf2onnx (NHWC), dynamo, EfficientNet and the other forms of
+    tests/se_forms.py through `export --onnx` (which canonicalizes them) and `build`: the gate
+    goes inside the layout and the outputs keep. 48 channels: at 8 (the module's width) ORT
+    runs the reading conv on its NCHW input, so there is no layout to keep the map in."""
+    monkeypatch.setattr(se_forms, "C", 48)
+    monkeypatch.setattr(se_forms, "R", 12)
+    model = se_forms.FORMS[form]()
+    onnx.save(model, tmp_path / f"{form}.onnx")
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    shapes = f"{model.graph.input[0].name}:{'x'.join(map(str, dims))}"
+    export_model(ExportConfig(onnx=tmp_path / f"{form}.onnx", shapes=shapes, out=tmp_path))
+    source = tmp_path / form / "fp32" / "model.onnx"
+    manifest = build_artifact(resolve_source(source, None, "fp32"), BuildConfig("ort")).manifest
+    (block,) = manifest["ort"]["optimized_model"]["se_gates"]["blocks"]
+    assert block["form"] == GateForm.CONV, block  # the head conv reads it: 16x48 < 4x the map
+    feed = se_forms.feeds(model)
+    reference = open_session(str(tmp_path / f"{form}.onnx")).run(None, feed)[0]
+    disabled = RunnerOptions(graph_optimization="disabled")
+    built = open_session(str(source.parent / BUILT), disabled).run(None, feed)[0]
+    assert np.abs(built - reference).max() <= 1e-5 * max(1.0, np.abs(reference).max())
 
 
 def test_int8_gates_become_unit_weight_qlinear_convs(tmp_path: Path) -> None:

@@ -189,7 +189,7 @@ def _place(
         _gate_conv_with_sum(index, rewrite, residual, x, gate, padded, block.channels)
         form = GateForm.CONV_SUM
     else:
-        return BlockPlacement(block.name, GateForm.KEPT, consumer, _no_fit(forms))
+        return BlockPlacement(block.name, GateForm.KEPT, consumer, _no_fit(forms, readers))
     rewrite.removed.add(mul.name)
     for reorder in reorders:
         if all(node.name == mul.name for node in index.consumers[reorder.output[0]]):
@@ -217,9 +217,14 @@ def _pool_in_layout(index: GraphIndex, rewrite: _Rewrite, pool: onnx.NodeProto |
     return True
 
 
-def _no_fit(forms: frozenset[GateForm]) -> str:
+def _no_fit(forms: frozenset[GateForm], readers: list[onnx.NodeProto]) -> str:
     """Why no form fits a block whose map is in NCHWc: its readers, or the forms tried (a batch
     other than a static 1 allows only `pooled`: one gate per image is no conv weight)."""
+    if forms == ALL_FORMS and any(node.domain == NCHWC_DOMAIN for node in readers):
+        return (
+            "an NchwcConv reads the scaled map in NCHW (ORT's form for fewer input channels "
+            "than the NCHWc block): no blocked reader to hand an NCHWc gate to"
+        )
     if forms == ALL_FORMS:
         return "every reader of the scaled map runs in NCHW: an NCHWc gate saves no pass"
     tried = ", ".join(sorted(forms)) or "none"
