@@ -20,7 +20,7 @@ import time
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from se_deploy.backends.ort import cpu_flags, nchwc_block_size
 
@@ -29,19 +29,18 @@ def graph(form: str, out_channels: int, in_channels: int, block: int) -> onnx.Mo
     """One gate-times-weight multiply, in `form` narrow | widened | copy."""
     dims = [out_channels // block, in_channels // block, 1, block, block]
     weight = np.random.default_rng(0).standard_normal(dims).astype(np.float32)
-    init = [helper.make_tensor("w", TensorProto.FLOAT, dims, weight.ravel())]
-    shape = lambda name, value: helper.make_tensor(name, TensorProto.INT64, [len(value)], value)  # noqa: E731
+    init = [numpy_helper.from_array(weight, "w")]
     if form == "narrow":
-        init.append(shape("narrow", [-1, 1, block, 1]))
+        init.append(_shape("narrow", [-1, 1, block, 1]))
         nodes = [
             helper.make_node("Reshape", ["g", "narrow"], ["lanes"]),
             helper.make_node("Mul", ["w", "lanes"], ["y"]),
         ]
     elif form == "widened":
         init += [
-            shape("column", [-1, 1]),
-            helper.make_tensor("ones", TensorProto.FLOAT, [1, block], [1.0] * block),
-            shape("wide", [-1, 1, block, block]),
+            _shape("column", [-1, 1]),
+            numpy_helper.from_array(np.ones((1, block), np.float32), "ones"),
+            _shape("wide", [-1, 1, block, block]),
         ]
         nodes = [
             helper.make_node("Reshape", ["g", "column"], ["g1"]),
@@ -64,6 +63,10 @@ def graph(form: str, out_channels: int, in_channels: int, block: int) -> onnx.Mo
     )
     onnx.checker.check_model(model)
     return model
+
+
+def _shape(name: str, dims: list[int]) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.array(dims, np.int64), name)
 
 
 def session(model: onnx.ModelProto, threads: int) -> ort.InferenceSession:

@@ -15,10 +15,18 @@ TINY_SIZE = 32
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the real console entry point in a subprocess, as a user would."""
+CONSOLE_SCRIPT = Path(sys.executable).with_name("se-deploy")
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, console_script: bool = False
+) -> subprocess.CompletedProcess:
+    """Run the real console entry point in a subprocess, as a user would: `python -m se_deploy`,
+    or the installed `se-deploy` script where the difference matters (it puts no working
+    directory on sys.path)."""
+    command = [str(CONSOLE_SCRIPT)] if console_script else [sys.executable, "-m", "se_deploy"]
     return subprocess.run(
-        [sys.executable, "-m", "se_deploy", *args],
+        [*command, *args],
         capture_output=True,
         text=True,
         cwd=cwd,

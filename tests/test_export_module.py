@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
+from tests.conftest import CONSOLE_SCRIPT
 from tests.fixtures import third_party_se
 
 MODULE_FILE = Path(third_party_se.__file__)
@@ -148,7 +147,7 @@ def test_a_module_file_imports_its_sibling_modules(cli, tmp_path: Path) -> None:
     assert (tmp_path / "out" / "user_se" / "fp32" / "model.onnx").exists()
 
 
-def test_a_dotted_module_resolves_from_the_current_directory(tmp_path: Path) -> None:
+def test_a_dotted_module_resolves_from_the_current_directory(cli, tmp_path: Path) -> None:
     """`package.module:FACTORY` from the working directory through the console script itself
     (which, unlike `python -m`, puts no working directory on sys.path), relative imports too."""
     package = tmp_path / "user_se_models"
@@ -158,16 +157,10 @@ def test_a_dotted_module_resolves_from_the_current_directory(tmp_path: Path) -> 
     (package / "net.py").write_text(
         "from .layers import SEUnit\n\n\ndef build():\n    return SEUnit(16)\n"
     )
-    script = Path(sys.executable).with_name("se-deploy")
-    if not script.exists():
-        pytest.skip(f"no console script beside {sys.executable} (not pip-installed)")
-    done = subprocess.run(
-        [str(script), *_export_cmd("user_se_models.net:build", tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=600,
-    )
+    if not CONSOLE_SCRIPT.exists():
+        pytest.skip(f"no console script {CONSOLE_SCRIPT} (se-deploy is not pip-installed)")
+    command = _export_cmd("user_se_models.net:build", tmp_path / "out")
+    done = cli(*command, cwd=tmp_path, console_script=True)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "user_se" / "fp32" / "model.onnx").exists()
 

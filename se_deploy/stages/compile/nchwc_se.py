@@ -220,12 +220,12 @@ def _pool_in_layout(index: GraphIndex, rewrite: _Rewrite, pool: onnx.NodeProto |
 def _no_fit(forms: frozenset[GateForm], readers: list[onnx.NodeProto]) -> str:
     """Why no form fits a block whose map is in NCHWc: its readers, or the forms tried (a batch
     other than a static 1 allows only `pooled`: one gate per image is no conv weight)."""
-    if forms == ALL_FORMS and any(node.domain == NCHWC_DOMAIN for node in readers):
-        return (
-            "an NchwcConv reads the scaled map in NCHW (ORT's form for fewer input channels "
-            "than the NCHWc block): no blocked reader to hand an NCHWc gate to"
-        )
     if forms == ALL_FORMS:
+        if any(_op(node) == "nchwc:Conv" for node in readers):
+            return (
+                "an NchwcConv reads the scaled map in NCHW (ORT's form for fewer input channels "
+                "than the NCHWc block): no blocked reader to hand an NCHWc gate to"
+            )
         return "every reader of the scaled map runs in NCHW: an NCHWc gate saves no pass"
     tried = ", ".join(sorted(forms)) or "none"
     return f"no form tried ({tried}; the weight forms need a static batch of 1) fits its readers"
