@@ -22,7 +22,7 @@ from se_deploy.core.errors import SeDeployError
 from se_deploy.core.onnx.se_pattern import find_se_blocks
 from se_deploy.core.spec import se_pairs
 from se_deploy.stages.compile import BuildConfig, build_artifact
-from se_deploy.stages.compile.nchwc_se import GateForm, place_se_gates
+from se_deploy.stages.compile.nchwc_se import MAP_PER_WEIGHT, GateForm, place_se_gates
 from se_deploy.stages.export import ExportConfig, export_model
 from se_deploy.stages.quantize import resolve_source
 from tests import se_forms
@@ -87,7 +87,7 @@ def test_forms_follow_the_consumer(tmp_path: Path) -> None:
     # ORT pools maps of channels no multiple of the block in NCHW, between reorders: moved
     channels = {b.name: b.channels for b in find_se_blocks(onnx.load(tmp_path / "v3/model.onnx"))}
     moved = {b["block"] for b in v3["se_gates"]["blocks"] if b.get("pool")}
-    assert moved and moved == {name for name, c in channels.items() if c % nchwc_block_size()}
+    assert moved == {name for name, c in channels.items() if c % nchwc_block_size()}  # {} at 8
     assert "GlobalAveragePool" not in v3["ops"]  # every pool runs in NCHWc
     built = run(tmp_path / "v3" / BUILT, images())
     reference = run(tmp_path / "v3" / "model.onnx", images())
@@ -322,6 +322,35 @@ def test_a_torchvision_style_se_resnet_through_export_and_build(cli, tmp_path: P
     )
 
 
+def _head_form(channels: int) -> GateForm:
+    """The form the head conv (4 outputs, 1x1) reading an se_forms map takes by the rule of
+    nchwc_se: its weights where the padded map holds MAP_PER_WEIGHT x the padded weights."""
+    block = nchwc_block_size()
+    padded = -(-channels // block) * block
+    weights = block * padded  # 4 output channels pad to one block
+    fits = MAP_PER_WEIGHT * weights <= padded * se_forms.H * se_forms.W
+    return GateForm.INPUT_WEIGHTS if fits else GateForm.CONV
+
+
+def _export_and_build_form(form: str, folder: Path) -> tuple[onnx.ModelProto, Path, dict]:
+    model = se_forms.FORMS[form]()
+    onnx.save(model, folder / f"{form}.onnx")
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    shapes = f"{model.graph.input[0].name}:{'x'.join(map(str, dims))}"
+    export_model(ExportConfig(onnx=folder / f"{form}.onnx", shapes=shapes, out=folder))
+    source = folder / form / "fp32" / "model.onnx"
+    manifest = build_artifact(resolve_source(source, None, "fp32"), BuildConfig("ort")).manifest
+    return model, source.parent / BUILT, manifest["ort"]["optimized_model"]
+
+
+def _assert_same_outputs(model: onnx.ModelProto, source: Path, built: Path) -> None:
+    feed = se_forms.feeds(model)
+    reference = open_session(str(source)).run(None, feed)[0]
+    disabled = RunnerOptions(graph_optimization="disabled")
+    output = open_session(str(built), disabled).run(None, feed)[0]
+    assert np.abs(output - reference).max() <= 1e-5 * max(1.0, np.abs(reference).max())
+
+
 @pytest.mark.parametrize("form", sorted(se_forms.FORMS))
 def test_other_exporters_se_forms_take_a_gate_form_after_export(
     form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -332,20 +361,24 @@ def test_other_exporters_se_forms_take_a_gate_form_after_export(
     runs the reading conv on its NCHW input, so there is no layout to keep the map in."""
     monkeypatch.setattr(se_forms, "C", 48)
     monkeypatch.setattr(se_forms, "R", 12)
-    model = se_forms.FORMS[form]()
-    onnx.save(model, tmp_path / f"{form}.onnx")
-    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
-    shapes = f"{model.graph.input[0].name}:{'x'.join(map(str, dims))}"
-    export_model(ExportConfig(onnx=tmp_path / f"{form}.onnx", shapes=shapes, out=tmp_path))
-    source = tmp_path / form / "fp32" / "model.onnx"
-    manifest = build_artifact(resolve_source(source, None, "fp32"), BuildConfig("ort")).manifest
-    (block,) = manifest["ort"]["optimized_model"]["se_gates"]["blocks"]
-    assert block["form"] == GateForm.CONV, block  # the head conv reads it: 16x48 < 4x the map
-    feed = se_forms.feeds(model)
-    reference = open_session(str(tmp_path / f"{form}.onnx")).run(None, feed)[0]
-    disabled = RunnerOptions(graph_optimization="disabled")
-    built = open_session(str(source.parent / BUILT), disabled).run(None, feed)[0]
-    assert np.abs(built - reference).max() <= 1e-5 * max(1.0, np.abs(reference).max())
+    model, built, optimized = _export_and_build_form(form, tmp_path)
+    (block,) = optimized["se_gates"]["blocks"]
+    assert block["form"] == _head_form(48), block  # block 16: 16x48 weights > map / 4
+    _assert_same_outputs(model, tmp_path / f"{form}.onnx", built)
+
+
+def test_a_pool_of_channels_no_multiple_of_the_block_moves_into_nchwc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """20 channels, no multiple of 8 or 16: ORT pools such a map in NCHW between reorders
+    (MobileNetV3's 72 and 120 at block 16); the pass pools the padded blocked map instead."""
+    monkeypatch.setattr(se_forms, "C", 20)
+    monkeypatch.setattr(se_forms, "R", 8)
+    model, built, optimized = _export_and_build_form("efficientnet_silu", tmp_path)
+    (block,) = optimized["se_gates"]["blocks"]
+    assert block["pool"] == "moved into NCHWc" and block["form"] == _head_form(20), block
+    assert "GlobalAveragePool" not in optimized["ops"]
+    _assert_same_outputs(model, tmp_path / "efficientnet_silu.onnx", built)
 
 
 def test_int8_gates_become_unit_weight_qlinear_convs(tmp_path: Path) -> None:
