@@ -39,6 +39,28 @@ def cli():
     return run_cli
 
 
+@pytest.fixture
+def cli_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """The console entry point (`se_deploy.cli.main`) called in this process, for cases that
+    fail on their options or files before any work: a subprocess spends ~4 s of each such case
+    importing torch and onnx. Runs that do real work stay in `cli` (process state: threads,
+    sys.path, signal handlers)."""
+    from se_deploy.cli import main
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        monkeypatch.setattr(sys, "argv", ["se-deploy", *args])
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as exit_info:
+            code = exit_info.code if isinstance(exit_info.code, int) else int(bool(exit_info.code))
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, captured.out, captured.err)
+
+    return run
+
+
 requires_fashion_mnist = pytest.mark.skipif(
     not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
     reason="Fashion-MNIST missing: apt-get install dataset-fashion-mnist",

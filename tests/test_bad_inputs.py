@@ -1,7 +1,7 @@
 """Bad input over every command: exit 2, one line on stderr naming the problem, no traceback,
 and no file left behind (the working directory holds exactly the inputs afterwards).
 
-The commands run in-process through the console entry point (`se_deploy.cli.main`), as the
+The commands run in-process through the console entry point (conftest.cli_in_process), as the
 subprocess tests in test_bench_cli.py run it, so ~60 cases take seconds rather than minutes.
 """
 
@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import os
 import pickle
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from onnx import TensorProto, helper
-
-from se_deploy.cli import main
 
 GOOD = "good.onnx"  # a valid 1x1x28x28 float model (one Relu): bad options fail on it alone
 
@@ -148,15 +145,12 @@ def test_the_matrix_covers_every_command_with_at_least_40_cases() -> None:
 
 @pytest.mark.parametrize("args", CASES, ids=[" ".join(case) for case in CASES])
 def test_bad_input_is_one_line_exit_2_and_leaves_nothing(
-    args: list[str], workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    args: list[str], workdir: Path, cli_in_process
 ) -> None:
     before = _tree(workdir)
-    monkeypatch.setattr(sys, "argv", ["se-deploy", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    assert exit_info.value.code == 2, captured.err
-    assert "Traceback" not in captured.err
-    lines = captured.err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("se-deploy: error: "), captured.err
+    done = cli_in_process(*args)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("se-deploy: error: "), done.stderr
     assert _tree(workdir) == before

@@ -116,24 +116,28 @@ def test_profile_shapes_cover_the_batch_range(quant_root: Path) -> None:
 
 @pytest.mark.skipif(TRT_MISSING is None, reason="TensorRT and a CUDA device are present")
 def test_cli_trt_build_without_tensorrt_names_it_and_writes_nothing(
-    quant_root: Path, cli, tmp_path: Path
+    quant_root: Path, cli_in_process, tmp_path: Path
 ) -> None:
     folder = quant_root / TRAINED / "fp32"
     before = files_in(folder)
-    run = cli("build", "--backend", "trt", "--input", str(folder))
+    run = cli_in_process("build", "--backend", "trt", "--input", str(folder))
     assert run.returncode == 2
     assert run.stderr.strip() == (
         f"se-deploy: error: cannot build a TensorRT engine here: {TRT_MISSING}; nothing was written"
     )
     assert files_in(folder) == before
-    run = cli("build", "--backend", "trt", "--input", str(folder), "--out", str(tmp_path / "e"))
+    run = cli_in_process(
+        "build", "--backend", "trt", "--input", str(folder), "--out", str(tmp_path / "e")
+    )
     assert run.returncode == 2 and not (tmp_path / "e").exists()
 
 
 @pytest.mark.skipif(CUDA_EP_MISSING is None, reason="onnxruntime-gpu's CUDA provider is present")
-def test_cli_ort_cuda_build_without_onnxruntime_gpu_says_so(quant_root: Path, cli) -> None:
+def test_cli_ort_cuda_build_without_onnxruntime_gpu_says_so(
+    quant_root: Path, cli_in_process
+) -> None:
     folder = quant_root / TRAINED / "fp32"
-    run = cli("build", "--backend", "ort", "--provider", "cuda", "--input", str(folder))
+    run = cli_in_process("build", "--backend", "ort", "--provider", "cuda", "--input", str(folder))
     assert run.returncode == 2 and "pip install onnxruntime-gpu" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
 

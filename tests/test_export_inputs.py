@@ -132,11 +132,13 @@ BAD_INPUTS = (
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: str, cli, tmp_path) -> None:
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    case: str, cli_in_process, tmp_path
+) -> None:
     args, message = _bad_input(case, tmp_path)
     out = ["--out", str(tmp_path / "out")] if "--out" not in args else []
 
-    done = cli("export", *args, *out)
+    done = cli_in_process("export", *args, *out)
 
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()

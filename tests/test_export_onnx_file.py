@@ -39,8 +39,8 @@ def paddle_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_dynamic_dims_need_shapes_and_nothing_is_written(cli, paddle_file, tmp_path):
-    done = cli("export", "--onnx", str(paddle_file), "--out", str(tmp_path / "out"))
+def test_dynamic_dims_need_shapes_and_nothing_is_written(cli_in_process, paddle_file, tmp_path):
+    done = cli_in_process("export", "--onnx", str(paddle_file), "--out", str(tmp_path / "out"))
     assert done.returncode == 2
     assert "input 'x' has dynamic dims ['N', 3, 'H', 'W']; pass --shapes x:" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
@@ -86,10 +86,12 @@ def test_export_onnx_writes_the_layout_with_its_origin(cli, paddle_file, tmp_pat
     assert "opset 11" in skipped["fuse_hard_swish"]
 
 
-def test_fewer_se_blocks_than_expected_fails_naming_the_misses(cli, tmp_path):
+def test_fewer_se_blocks_than_expected_fails_naming_the_misses(cli_in_process, tmp_path):
     path = tmp_path / "plain.onnx"
     onnx.save(se_forms.misaligned_gate(), str(path))
-    done = cli("export", "--onnx", str(path), "--out", str(tmp_path / "out"), "--expect-se", "1")
+    done = cli_in_process(
+        "export", "--onnx", str(path), "--out", str(tmp_path / "out"), "--expect-se", "1"
+    )
     assert done.returncode == 2
     assert "found 0 SE blocks, --expect-se 1 expected" in done.stderr
     assert "does not rescale x's channels" in done.stderr
@@ -119,12 +121,12 @@ def test_opset_upgrade_is_recorded_and_fuses_hard_swish_after(cli, tmp_path):
         (["--onnx", "{good}", "--model", "se_mobilenet"], "--model with --onnx"),
     ],
 )
-def test_bad_onnx_inputs_are_one_line_errors(cli, tmp_path, args, message):
+def test_bad_onnx_inputs_are_one_line_errors(cli_in_process, tmp_path, args, message):
     good, bad = tmp_path / "good.onnx", tmp_path / "bad.onnx"
     onnx.save(se_forms.paddle2onnx(), str(good))
     bad.write_bytes(b"not a protobuf at all")
     args = [a.format(good=good, bad=bad) for a in args]
-    done = cli("export", *args, "--out", str(tmp_path / "out"))
+    done = cli_in_process("export", *args, "--out", str(tmp_path / "out"))
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()

@@ -128,8 +128,8 @@ def test_a_file_outside_the_export_layout_needs_out(export_root, tmp_path) -> No
     assert not (tmp_path / "fp32-folded").exists()
 
 
-def test_cli_reports_bad_input_on_one_line(cli, export_root) -> None:
-    result = cli("fold", "--input", str(export_root / "se_mobilenet" / "fp32"))
+def test_cli_reports_bad_input_on_one_line(cli_in_process, export_root) -> None:
+    result = cli_in_process("fold", "--input", str(export_root / "se_mobilenet" / "fp32"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "se-deploy: error: bad fold options: no images: pass --data fashion-mnist|synthetic|DIR "

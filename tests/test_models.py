@@ -131,8 +131,8 @@ def test_models_command_json(cli) -> None:
     assert rows["se_mobilenet"]["se_blocks"] == 13
 
 
-def test_unknown_command_option_is_one_line(cli) -> None:
-    result = cli("eval", "--model", "nope")
+def test_unknown_command_option_is_one_line(cli_in_process) -> None:
+    result = cli_in_process("eval", "--model", "nope")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "unknown model 'nope'" in result.stderr

@@ -246,14 +246,14 @@ def test_cli_quantize_then_eval_the_artifact(quant_root: Path, cli, tmp_path: Pa
         ),
     ],
 )
-def test_cli_quantize_errors_are_one_line(cli, args: list[str], message: str) -> None:
-    run = cli("quantize", *args)
+def test_cli_quantize_errors_are_one_line(cli_in_process, args: list[str], message: str) -> None:
+    run = cli_in_process("quantize", *args)
     assert run.returncode == 2
     assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1
 
 
-def test_cli_eval_artifact_excludes_weights(cli, quantized: dict) -> None:
-    run = cli("eval", "--artifact", str(quantized["fp16"]), "--weights", "w.pt")
+def test_cli_eval_artifact_excludes_weights(cli_in_process, quantized: dict) -> None:
+    run = cli_in_process("eval", "--artifact", str(quantized["fp16"]), "--weights", "w.pt")
     assert run.returncode == 2 and "drop --model/--weights" in run.stderr
 
 

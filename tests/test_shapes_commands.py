@@ -72,13 +72,15 @@ def test_quantize_needs_shapes_then_calibrates_at_them(cli, dynamic_export, tmp_
 
 
 def test_shapes_that_contradict_a_static_dim_or_name_no_input_are_refused(
-    cli, dynamic_export, tmp_path
+    cli_in_process, dynamic_export, tmp_path
 ) -> None:
     base = ["build", "--backend", "ort", "--input", str(dynamic_export), "--out", str(tmp_path)]
     assert "does not fit the input's declared dims" in one_line_error(
-        cli(*base, "--shapes", "input:1x1x32x48")
+        cli_in_process(*base, "--shapes", "input:1x1x32x48")
     )
-    assert "not an input of the model" in one_line_error(cli(*base, "--shapes", "y:1x3x32x48"))
+    assert "not an input of the model" in one_line_error(
+        cli_in_process(*base, "--shapes", "y:1x3x32x48")
+    )
 
 
 def test_build_verifies_at_the_given_shape(cli, dynamic_export, tmp_path) -> None:

@@ -71,8 +71,8 @@ def test_topk() -> None:
     assert topk_correct(logits, labels, 5) == 2  # k capped at the class count
 
 
-def test_train_cli_bad_dataset(cli, tmp_path) -> None:
-    result = cli(
+def test_train_cli_bad_dataset(cli_in_process, tmp_path) -> None:
+    result = cli_in_process(
         "train",
         "--model",
         "mobilenet",
@@ -87,8 +87,8 @@ def test_train_cli_bad_dataset(cli, tmp_path) -> None:
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
-def test_train_cli_cuda_without_gpu_is_a_one_line_error(cli, tmp_path) -> None:
-    result = cli(
+def test_train_cli_cuda_without_gpu_is_a_one_line_error(cli_in_process, tmp_path) -> None:
+    result = cli_in_process(
         "train",
         "--model",
         "mobilenet",

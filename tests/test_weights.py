@@ -87,9 +87,9 @@ def test_checkpoint_carries_its_config(tmp_path, tiny) -> None:
         load_checkpoint_model(tmp_path / "ckpt.pt", "mobilenet")
 
 
-def test_bad_weights_cli_is_one_line(cli, tmp_path) -> None:
+def test_bad_weights_cli_is_one_line(cli_in_process, tmp_path) -> None:
     (tmp_path / "w.pt").write_bytes(b"junk")
-    result = cli(
+    result = cli_in_process(
         "eval",
         "--model",
         "mobilenet",
