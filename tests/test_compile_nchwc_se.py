@@ -19,10 +19,16 @@ from se_deploy.backends.ort import CPU_BUILD_MANIFEST, nchwc_block_size, open_se
 from se_deploy.bench.plan import build_plan
 from se_deploy.bench.score import evaluate_artifact
 from se_deploy.core.errors import SeDeployError
+from se_deploy.core.onnx.graph import attribute
 from se_deploy.core.onnx.se_pattern import find_se_blocks
 from se_deploy.core.spec import se_pairs
 from se_deploy.stages.compile import BuildConfig, build_artifact
-from se_deploy.stages.compile.nchwc_se import MAP_PER_WEIGHT, GateForm, place_se_gates
+from se_deploy.stages.compile.nchwc_se import (
+    MAP_PER_WEIGHT,
+    NCHWC_DOMAIN,
+    GateForm,
+    place_se_gates,
+)
 from se_deploy.stages.export import ExportConfig, export_model
 from se_deploy.stages.quantize import resolve_source
 from tests import se_forms
@@ -177,10 +183,16 @@ def test_a_built_graph_finds_its_source_from_another_directory(
 
 
 def se_bottleneck(
-    batch: int = 1, groups: int = 1, linear: bool = True, blocks: int = 1
+    batch: int = 1,
+    groups: int = 1,
+    linear: bool = True,
+    blocks: int = 1,
+    size: int = 16,
+    concat: bool = False,
 ) -> onnx.ModelProto:
     """SE-ResNet's bottlenecks as torch exports them with BN folded: 1x1 -> 3x3 -> 1x1 (linear
-    unless told), SE on that map, then the residual Add and Relu; `groups` makes the last 1x1
+    unless told), SE on that map, then the residual Add (or, `concat`, a Concat with the
+    shortcut: ShuffleNet v1's stride-2 unit; one block) and Relu; `groups` makes the last 1x1
     grouped (ShuffleNet v1's expand conv)."""
     g = GraphBuilder(seed=1)
     channels, mid = 64, 16
@@ -194,10 +206,12 @@ def se_bottleneck(
         pooled = g.op("GlobalAveragePool", [z])
         fc1 = g.op("Conv", [pooled, g.weight(mid, channels, 1, 1), g.weight(mid)])
         gate = g.op("Sigmoid", [g.op("Conv", [g.op("Relu", [fc1]), g.weight(channels, mid, 1, 1)])])
-        x = g.op("Relu", [g.op("Add", [x, g.op("Mul", [z, gate])])])
+        merged = [x, g.op("Mul", [z, gate])]
+        x = g.op("Relu", [g.op("Concat", merged, axis=1) if concat else g.op("Add", merged)])
     head = g.op("Flatten", [g.op("GlobalAveragePool", [x])])
-    logits = g.op("Gemm", [head, g.weight(10, channels), g.weight(10)], transB=1)
-    return g.model({"x": [batch, 3, 16, 16]}, [logits])
+    width = channels * (2 if concat else 1)
+    logits = g.op("Gemm", [head, g.weight(10, width), g.weight(10)], transB=1)
+    return g.model({"x": [batch, 3, size, size]}, [logits])
 
 
 def build_graph(model: onnx.ModelProto, folder: Path) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -215,35 +229,55 @@ def build_graph(model: onnx.ModelProto, folder: Path) -> tuple[dict, np.ndarray,
 
 
 @pytest.mark.parametrize(
-    ("batch", "groups", "form"),
+    ("batch", "groups", "size", "form"),
     [
-        (1, 4, GateForm.PRODUCER),  # grouped 1x1: NCHW in ORT, the gate goes into its weights
-        (2, 4, GateForm.KEPT),  # one gate per image: no shared weight, only the squeeze moves
-        # dense 1x1 runs NCHWc: the squeeze moves, one gate conv does x * g + shortcut, Relu
-        (1, 1, GateForm.CONV_SUM),
+        (1, 4, 16, GateForm.PRODUCER),  # grouped 1x1: NCHW in ORT, the gate goes into its weights
+        (2, 4, 16, GateForm.KEPT),  # one gate per image: no shared weight, only the squeeze moves
+        # dense 1x1 runs NCHWc: its map (64x16x16) holds >= 4x its weights (64x16): the gate
+        # goes into the NchwcConv's weights, the Add and Relu into its Sum input and activation
+        (1, 1, 16, GateForm.PRODUCER),
+        # a 4x4 map holds fewer: one gate conv does x * g + shortcut and the Relu
+        (1, 1, 4, GateForm.CONV_SUM),
     ],
 )
 def test_a_map_written_by_a_linear_1x1_conv_is_squeezed_before_it(
-    tmp_path: Path, batch: int, groups: int, form: GateForm
+    tmp_path: Path, batch: int, groups: int, size: int, form: GateForm
 ) -> None:
     """mean(W y + b) = W mean(y) + b: the pool reads the conv's input (a quarter of the
     channels) through a first FC that absorbed the conv; outputs within 1e-5 of their range."""
-    gates, reference, built = build_graph(se_bottleneck(batch, groups, blocks=2), tmp_path)
+    model = se_bottleneck(batch, groups, blocks=2, size=size)
+    gates, reference, built = build_graph(model, tmp_path)
     assert [block["form"] for block in gates["blocks"]] == [form, form]
     assert gates["blocks"][0]["squeeze_input"] == "Relu_5_out"  # the 3x3 conv's output
     assert np.abs(built - reference).max() <= 1e-5 * max(1.0, np.abs(reference).max())
     ops = Counter(n.op_type for n in onnx.load(tmp_path / BUILT).graph.node)
     if form is GateForm.PRODUCER:
         assert ops["Mul"] == 2 * 2  # W * g and b * g: no multiply over the map
+    if form is GateForm.PRODUCER and groups == 1:
+        assert ops["Add"] == ops["Relu"] == 0  # the merge is the producing NchwcConv's
     if form is GateForm.CONV_SUM:
         assert ops["Mul"] == ops["Add"] == ops["Relu"] == 0  # all inside the gate conv
 
 
-def se_before_dense_conv(size: int, kernel: int, out_channels: int) -> onnx.ModelProto:
+def test_a_linear_nchwc_producer_before_a_concat_takes_the_gate_in_its_weights(
+    tmp_path: Path,
+) -> None:
+    """conv3 dense (NCHWc in ORT) and its SE map concatenated with the shortcut: W * g and
+    b * g are the only multiplies left, whatever layout ORT gives the Concat."""
+    gates, reference, built = build_graph(se_bottleneck(concat=True), tmp_path)
+    assert [block["form"] for block in gates["blocks"]] == [GateForm.PRODUCER]
+    assert np.abs(built - reference).max() <= 1e-5 * max(1.0, np.abs(reference).max())
+    ops = Counter(n.op_type for n in onnx.load(tmp_path / BUILT).graph.node)
+    assert ops["Mul"] == 2 and ops["Concat"] == 1
+
+
+def se_before_dense_conv(
+    size: int, kernel: int, out_channels: int, squeezed: int = 12
+) -> onnx.ModelProto:
     """MobileNetV2's SE position: expand 1x1 -> depthwise 3x3 -> SE on the expanded map -> a
     dense conv reading it (the 1x1 projection, or a 3x3 conv), on a `size` x `size` map."""
     g = GraphBuilder(seed=4)
-    channels, expanded, squeezed = 16, 48, 12
+    channels, expanded = 16, 48
     x = g.op("Relu", [g.op("Conv", ["x", g.weight(channels, 3, 3, 3, scale=0.3)], pads=[1] * 4)])
     y = g.op("Relu", [g.op("Conv", [x, g.weight(expanded, channels, 1, 1, scale=0.3)])])
     dw = [y, g.weight(expanded, 1, 3, 3, scale=0.3), g.weight(expanded)]
@@ -285,6 +319,21 @@ def test_a_dense_conv_reader_takes_the_gate_in_its_weights_where_the_map_is_larg
     assert ops["MatMul"] == ops["Mul"] == weights  # the gate widened to the lanes, W * g
 
 
+def test_a_gate_orts_nchw_fc_computes_is_used_as_it_is_on_a_block_multiple(
+    tmp_path: Path,
+) -> None:
+    """18 squeezed channels (more than a block, no multiple of 4): ORT runs the second FC in
+    NCHW, so the gate reaches the Mul without a reorder (MobileNetV2's 9 at block 8). On 48
+    channels its (1, 48, 1, 1) bytes are the NCHWc gate's: the weight form still applies."""
+    model = se_before_dense_conv(32, 1, 16, squeezed=18)
+    gates, reference, built = build_graph(model, tmp_path)
+    assert [block["form"] for block in gates["blocks"]] == [GateForm.INPUT_WEIGHTS]
+    assert np.abs(built - reference).max() <= 1e-5 * max(1.0, np.abs(reference).max())
+    nodes = onnx.load(tmp_path / BUILT).graph.node
+    gate = next(node for node in nodes if attribute(node, "activation") == "Sigmoid")
+    assert gate.domain != NCHWC_DOMAIN and not [n for n in nodes if n.op_type == "ReorderInput"]
+
+
 def test_a_conv_followed_by_an_activation_keeps_its_squeeze() -> None:
     """Only a linear 1x1 conv commutes with the mean: a Relu after it keeps the squeeze."""
     from se_deploy.stages.compile.se_producer import linear_producers
@@ -296,8 +345,10 @@ def test_a_conv_followed_by_an_activation_keeps_its_squeeze() -> None:
 
 def test_a_torchvision_style_se_resnet_through_export_and_build(cli, tmp_path: Path) -> None:
     """A user's SE-ResNet (tests/fixtures/se_resnet.py) from `export --module` to the built
-    graph: every block's squeeze moves before conv3 and one gate conv does x * g + shortcut
-    and the Relu, identity and projection shortcuts alike."""
+    graph: every block's squeeze moves before conv3; in the first stage (maps of >= 4x conv3's
+    weights) the gate goes into conv3's weights and the merge into conv3 itself, in the second
+    one gate conv does x * g + shortcut and the Relu, identity and projection shortcuts alike:
+    no NCHW Mul, Add or Relu is left."""
     from tests.fixtures import se_resnet
 
     factory = f"{Path(se_resnet.__file__)}:se_resnet"
@@ -312,7 +363,9 @@ def test_a_torchvision_style_se_resnet_through_export_and_build(cli, tmp_path: P
     assert done.returncode == 0, done.stderr
     record = json.loads((source.parent / CPU_BUILD_MANIFEST).read_text())["ort"]
     blocks = record["optimized_model"]["se_gates"]["blocks"]
-    assert [b["form"] for b in blocks] == [GateForm.CONV_SUM] * 3
+    assert [b["form"] for b in blocks] == [GateForm.PRODUCER] * 2 + [GateForm.CONV_SUM]
+    ops = Counter(n.op_type for n in onnx.load(source.parent / BUILT).graph.node)
+    assert ops["Mul"] == 2 * 2 and ops["Add"] == ops["Relu"] == 0  # W * g, b * g per producer
     assert all(b["squeeze_input"].endswith("Relu_output_0") for b in blocks)  # conv2's output
     assert record["verification"]["results"][0]["passed"]
     feed = np.random.default_rng(2).standard_normal((1, 3, 32, 32)).astype(np.float32)

@@ -25,6 +25,16 @@ saved after its optimizations (`optimized_model_filepath`) this pass replaces th
   product per element, the same float multiply the NCHW Mul did (bit-identical outputs).
 - `pooled`: the scaled map only feeds the head's GlobalAveragePool: mean(x * g) = g * mean(x),
   so the pool runs in NCHWc on x and the gate multiplies the pooled vector.
+- `producer-weights`: x is written by a linear NchwcConv (no fused activation) and the gate
+  does not depend on x (stages.compile.se_producer moved the squeeze before that conv), where
+  the map holds MAP_PER_WEIGHT x the conv's weights: W'[o] = W[o] * g[o], b' = b * g, so the
+  conv writes x * g itself (AVX2's block 8 runs ShuffleNet v1's grouped expand convs and
+  SE-ResNet's conv3 in NCHWc); a residual Add (+ Relu) reading x * g becomes that conv's Sum
+  input and activation, ORT's own Conv + Add + Relu fusion of the model without SE.
+
+A gate ORT computes in NCHW (its second FC in NCHW: fewer input channels than a multiple of
+4, MobileNetV2's 9 at block 8) is used as it is when C is a block multiple: a (1, C, 1, 1)
+NCHWc tensor is then the same vector.
 - `kept`: anything else stays as ORT had it, with the reason in the manifest.
 
 Hand-written on onnx protos rather than with an optimizer library: no maintained tool knows
@@ -114,7 +124,9 @@ class _Rewrite:
 # weights was 1.089x faster than the depthwise-1x1 gate conv everywhere, gating 13 (>= 1x) 1.059x.
 MAP_PER_WEIGHT = 4
 
-ALL_FORMS = frozenset({GateForm.WEIGHTS, GateForm.INPUT_WEIGHTS, GateForm.CONV, GateForm.POOLED})
+ALL_FORMS = frozenset(
+    {GateForm.WEIGHTS, GateForm.INPUT_WEIGHTS, GateForm.CONV, GateForm.POOLED, GateForm.PRODUCER}
+)
 
 
 def place_se_gates(
@@ -156,12 +168,18 @@ def _place(
         return BlockPlacement(block.name, GateForm.KEPT, "-", why)
     readers = index.consumers.get(block.output, [])
     consumer = _describe(index, readers)
+    if GateForm.PRODUCER in forms and (producer := _nchwc_producer(index, mul, block, size)):
+        _scaled_producer(index, rewrite, mul, producer, size, _residual(index, mul, readers))
+        return BlockPlacement(block.name, GateForm.PRODUCER, consumer)
     reorders = [index.producer.get(name) for name in mul.input]
-    if not all(map(_is_reorder_out, reorders)):
+    x_reorder = reorders[1 - list(mul.input).index(block.scale)]
+    if not _is_reorder_out(x_reorder):
         why = "the map is computed in NCHW (ORT left it out of NCHWc): no reorder to remove"
         return BlockPlacement(block.name, GateForm.KEPT, consumer, why)
-    gate_at = list(mul.input).index(block.scale)
-    gate, x = reorders[gate_at].input[0], reorders[1 - gate_at].input[0]
+    gate, x = _blocked_gate(index, block, size), x_reorder.input[0]
+    if gate is None:
+        why = f"the gate is computed in NCHW on {block.channels} channels, no multiple of {size}"
+        return BlockPlacement(block.name, GateForm.KEPT, consumer, why)
     if block.output in index.graph_outputs:
         return BlockPlacement(block.name, GateForm.KEPT, consumer, "the scaled map is an output")
     padded = -(-block.channels // size) * size
@@ -191,7 +209,7 @@ def _place(
     else:
         return BlockPlacement(block.name, GateForm.KEPT, consumer, _no_fit(forms, readers))
     rewrite.removed.add(mul.name)
-    for reorder in reorders:
+    for reorder in filter(_is_reorder_out, reorders):
         if all(node.name == mul.name for node in index.consumers[reorder.output[0]]):
             rewrite.removed.add(reorder.name)
     return BlockPlacement(block.name, form, consumer)
@@ -363,12 +381,13 @@ WeightView = Callable[[list[int]], list[int]]
 def _depthwise_gate(
     rewrite: _Rewrite, gate: str, size: int
 ) -> tuple[list[onnx.NodeProto], str, WeightView]:
-    """DW: W' = W * g per channel, the stored OIHWBo weight [C/B][k*k][B] against the gate as
-    (C/B, 1, B)."""
+    """W'[o] = W[o] * g[o], output lanes: the stored OIHWBo (depthwise, [C/B][k*k][B]) or
+    OIHWBiBo ([O/B][I/B][k*k][B][B]) weight seen as (O/B, rest, B) against the gate as
+    (O/B, 1, B)."""
     blocks = rewrite.constant(f"{gate}_blocks", np.array([-1, 1, size], np.int64))
     lanes = rewrite.names(f"{gate}/blocks")
     nodes = [rewrite.node("Reshape", [gate, blocks], [lanes])]
-    return nodes, lanes, lambda dims: [dims[0] // size, int(np.prod(dims[2:])), size]
+    return nodes, lanes, lambda dims: [dims[0] // size, int(np.prod(dims[1:])), size]
 
 
 def _input_lane_gate(
@@ -387,6 +406,139 @@ def _input_lane_gate(
         rewrite.node("Reshape", [wide, blocks], [lanes]),
     ]
     return nodes, lanes, lambda d: [d[0] // size, d[1] // size, int(np.prod(d[2:])), size, size]
+
+
+@dataclass(frozen=True)
+class _NchwcProducer:
+    """x = ReorderOutput(conv(y)), a linear NchwcConv (no fused activation or Sum) whose
+    output only the gate Mul reads, with a gate that does not depend on x (se_producer moved
+    the squeeze onto y): ShuffleNet v1's grouped expand conv where ORT blocks it (AVX2)."""
+
+    conv: onnx.NodeProto
+    reorder: onnx.NodeProto
+    gate: str  # (1, Cpad, 1, 1): the blocked gate, or the NCHW one when C is a block multiple
+
+
+def _nchwc_producer(
+    index: GraphIndex, mul: onnx.NodeProto, block: SEBlock, size: int
+) -> _NchwcProducer | None:
+    x = next((name for name in mul.input if name != block.scale), None)
+    reorder = index.producer.get(x) if x is not None else None
+    if not _is_reorder_out(reorder) or [n.name for n in index.consumers[x]] != [mul.name]:
+        return None
+    conv = index.producer.get(reorder.input[0])
+    if conv is None or _op(conv) != "nchwc:Conv" or len(index.consumers[conv.output[0]]) != 1:
+        return None
+    weight = index.initializers.get(conv.input[1])
+    bias = conv.input[2] if len(conv.input) > 2 else ""
+    linear = attribute(conv, "activation", None) is None and len(conv.input) <= 3
+    if weight is None or not linear or (bias and bias not in index.initializers):
+        return None
+    if weight.dims[0] % size or conv.output[0] in _ancestors(index, block.scale):
+        return None
+    if not _fewer_weights_than_map(index, [conv], mul.output[0], weight.dims[0]):
+        return None
+    gate = _blocked_gate(index, block, size)
+    return _NchwcProducer(conv, reorder, gate) if gate is not None else None
+
+
+def _blocked_gate(index: GraphIndex, block: SEBlock, size: int) -> str | None:
+    """The gate as an NCHWc (1, Cpad, 1, 1) tensor: what ORT reordered out, or, where an FC
+    with fewer input channels than a block multiple runs in NCHW (MobileNetV2's 36 at block 8),
+    the NCHW gate itself when C is a block multiple (both layouts are then the same vector)."""
+    source = index.producer.get(block.scale)
+    if _is_reorder_out(source):
+        return source.input[0]
+    return block.scale if block.channels % size == 0 else None
+
+
+def _ancestors(index: GraphIndex, name: str) -> set[str]:
+    """Every tensor `name` is computed from."""
+    seen, stack = set(), [name]
+    while stack:
+        node = index.producer.get(stack.pop())
+        for source in node.input if node is not None else []:
+            if source and source not in seen:
+                seen.add(source)
+                stack.append(source)
+    return seen
+
+
+def _scaled_producer(
+    index: GraphIndex,
+    rewrite: _Rewrite,
+    mul: onnx.NodeProto,
+    producer: _NchwcProducer,
+    size: int,
+    residual: _ResidualAdd | None,
+) -> None:
+    """x * g = conv'(y) with W'[o] = W[o] * g[o] and b' = b * g, computed per run (NchwcConv
+    reads its weight every run), placed after the gate where the Mul was; when a residual Add
+    (+ Relu) reads x * g, it becomes the conv's Sum input and activation (the Conv + Add + Relu
+    fusion ORT makes in the model without SE), placed where the Add was."""
+    nodes, changed = _gated_producer_conv(index, rewrite, producer, size)
+    rewrite.removed.update({producer.conv.name, producer.reorder.name})
+    output, root = mul.output[0], mul
+    if residual is not None:
+        changed.input.extend([""] * (3 - len(changed.input)) + [residual.shortcut])
+        if residual.relu is not None:
+            changed.attribute.append(helper.make_attribute("activation", "Relu"))
+            rewrite.removed.add(residual.relu.name)
+        rewrite.removed.add(mul.name)
+        output, root = residual.output, residual.add
+    channels = attribute(producer.reorder, "channels")
+    readers, nchw_too = index.consumers.get(output, []), output in index.graph_outputs
+    changed.output[0], tail = _blocked_output(rewrite, readers, output, channels, nchw_too)
+    rewrite.replacements[root.name] = [*nodes, changed, *tail]
+
+
+def _gated_producer_conv(
+    index: GraphIndex, rewrite: _Rewrite, producer: _NchwcProducer, size: int
+) -> tuple[list[onnx.NodeProto], onnx.NodeProto]:
+    """The nodes computing W * g and b * g, and a copy of the producing conv reading them."""
+    conv, gate = producer.conv, producer.gate
+    weight = index.initializers[conv.input[1]]
+    blocked_input = weight.dims[1] % size == 0  # OIHWBiBo; else OIHWBo (depthwise, NCHW input)
+    nodes, lanes, view = (_output_lane_gate if blocked_input else _depthwise_gate)(
+        rewrite, gate, size
+    )
+    stored_shape = rewrite.constant(f"{weight.name}_shape", np.array(weight.dims, np.int64))
+    scaled, out = (rewrite.names(f"{conv.name}/{part}") for part in ("w_scaled", "weight"))
+    blocks = _blocked_copy(rewrite, weight, view(list(weight.dims)))
+    nodes += [
+        rewrite.node("Mul", [blocks, lanes], [scaled]),
+        rewrite.node("Reshape", [scaled, stored_shape], [out]),
+    ]
+    changed = onnx.NodeProto()
+    changed.CopyFrom(conv)
+    changed.input[1] = out
+    if len(conv.input) > 2 and conv.input[2]:
+        vector = rewrite.constant(f"{gate}_vector", np.array([-1], np.int64))
+        flat, bias = (rewrite.names(f"{conv.name}/{part}") for part in ("gate", "bias"))
+        nodes += [
+            rewrite.node("Reshape", [gate, vector], [flat]),
+            rewrite.node("Mul", [conv.input[2], flat], [bias]),
+        ]
+        changed.input[2] = bias
+    return nodes, changed
+
+
+def _output_lane_gate(
+    rewrite: _Rewrite, gate: str, size: int
+) -> tuple[list[onnx.NodeProto], str, WeightView]:
+    """Dense producer: W'[o, i] = W[o, i] * g[o], the stored OIHWBiBo weight seen as
+    (O/B, I*k*k/B, B*B) against the gate widened to (O/B, 1, B*B), g[o] in every input lane:
+    one (O/B, B) @ (B, B*B) GEMM with a 0/1 tiling matrix (exact: each output is one product
+    by 1). Spans of B*B, not B, per broadcast step of the weight multiply."""
+    rows = rewrite.constant(f"{gate}_rows", np.array([-1, 1, size], np.int64))
+    tiling = np.tile(np.eye(size, dtype=np.float32), (1, size))  # [bo', bi*B + bo] = bo' == bo
+    tiles = rewrite.constant(f"{gate}_in_lanes", tiling)
+    g, lanes = (rewrite.names(f"{gate}/{part}") for part in ("rows", "lanes"))
+    nodes = [
+        rewrite.node("Reshape", [gate, rows], [g]),
+        rewrite.node("MatMul", [g, tiles], [lanes]),
+    ]
+    return nodes, lanes, lambda d: [d[0] // size, int(np.prod(d[1:])) // size, size * size]
 
 
 def _blocked_copy(rewrite: _Rewrite, weight: onnx.TensorProto, dims: list[int]) -> str:
@@ -501,8 +653,7 @@ def _gate_conv_nodes(
 ) -> list[onnx.NodeProto]:
     """The gate conv writing what the ReorderInput(s) among `readers` wrote (they go), and one
     ReorderOutput to `nchw_name` for the NCHW readers besides them (or when `nchw_too`)."""
-    reorder_ins = [node for node in readers if _op(node) == "nchwc:ReorderInput"]
-    out = reorder_ins[0].output[0] if reorder_ins else rewrite.names(f"{nchw_name}_nchwc")
+    out, tail = _blocked_output(rewrite, readers, nchw_name, channels, nchw_too)
     shape = rewrite.constant(f"{gate}_dw_shape", np.array([padded, 1, 1, 1], np.int64))
     weight = rewrite.names(f"{gate}_dw")
     inputs = [x, weight, "", sum_input] if sum_input else [x, weight]
@@ -521,10 +672,21 @@ def _gate_conv_nodes(
             **attrs,
         ),
     ]
-    nodes += [rewrite.node("Identity", [out], [other.output[0]]) for other in reorder_ins[1:]]
+    return nodes + tail
+
+
+def _blocked_output(
+    rewrite: _Rewrite, readers: list[onnx.NodeProto], nchw_name: str, channels: int, nchw_too: bool
+) -> tuple[str, list[onnx.NodeProto]]:
+    """The NCHWc tensor a rewritten node writes for `readers` of `nchw_name`: what their
+    ReorderInput(s) wrote (they go), and the nodes after it: an Identity per further
+    ReorderInput, one ReorderOutput to `nchw_name` for the NCHW readers (or when `nchw_too`)."""
+    reorder_ins = [node for node in readers if _op(node) == "nchwc:ReorderInput"]
+    out = reorder_ins[0].output[0] if reorder_ins else rewrite.names(f"{nchw_name}_nchwc")
+    tail = [rewrite.node("Identity", [out], [other.output[0]]) for other in reorder_ins[1:]]
     if len(reorder_ins) < len(readers) or nchw_too:
-        nodes.append(
+        tail.append(
             rewrite.node("ReorderOutput", [out], [nchw_name], NCHWC_DOMAIN, channels=channels)
         )
     rewrite.removed.update(node.name for node in reorder_ins)
-    return nodes
+    return out, tail
