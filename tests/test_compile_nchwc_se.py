@@ -7,6 +7,9 @@ under another ORT version or NCHWc block size."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -162,6 +165,25 @@ def test_bench_and_eval_take_built_artifacts(quant_root: Path) -> None:
         for path in built[TRAINED]
     ]
     assert scores[0]["top1"] == scores[1]["top1"] and scores[0]["count"] == scores[1]["count"]
+
+
+def test_the_independent_harness_loads_each_side_as_its_manifest_says(tmp_path: Path) -> None:
+    """benchmarks/independent_ratio.py (plain onnxruntime, no se_deploy import) loads the
+    built file with optimizations off, as its build manifest records, and a plain export at
+    ORT's default level, and prints one ratio with its interval."""
+    build_tiny("se_mobilenet", tmp_path)
+    script = Path(__file__).parents[1] / "benchmarks" / "independent_ratio.py"
+    files = [str(tmp_path / BUILT), str(tmp_path / "model.onnx")]
+    done = subprocess.run(
+        [sys.executable, str(script), *files, "--rounds", "4", "--calls", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    match = re.search(r": (\d+\.\d+) \[(\d+\.\d+), (\d+\.\d+)\] \(4 rounds", done.stdout)
+    assert match and float(match[2]) <= float(match[1]) <= float(match[3]), done.stdout
+    assert "loaded at disabled / all" in done.stdout
 
 
 def test_a_built_graph_finds_its_source_from_another_directory(
