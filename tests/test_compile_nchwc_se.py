@@ -167,6 +167,48 @@ def test_bench_and_eval_take_built_artifacts(quant_root: Path) -> None:
     assert scores[0]["top1"] == scores[1]["top1"] and scores[0]["count"] == scores[1]["count"]
 
 
+def _corrupted(place):
+    """place_se_gates with the first conv weight of its graph doubled: a wrong rewrite."""
+
+    def wrong(model, *args, **kwargs):
+        model, placements = place(model, *args, **kwargs)
+        weight = next(i for i in model.graph.initializer if len(i.dims) == 4)
+        value = onnx.numpy_helper.to_array(weight) * 2
+        weight.CopyFrom(onnx.numpy_helper.from_array(value, weight.name))
+        return model, placements
+
+    return wrong
+
+
+def _failing(*args, **kwargs):
+    raise IndexError("list index out of range")
+
+
+@pytest.mark.parametrize(
+    ("patch", "note"),
+    [
+        (_failing, "the SE gate pass failed (IndexError: list index out of range)"),
+        (_corrupted(place_se_gates), "the placed gates disagreed with the source (max abs"),
+    ],
+)
+def test_a_gate_pass_that_fails_or_disagrees_falls_back_to_orts_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patch, note: str
+) -> None:
+    """A third-party graph the pass mishandles still builds: ORT's own graph, checked against
+    the source, with the reason in the manifest instead of a traceback or a refused build."""
+    from se_deploy.stages.compile import ort_build
+
+    monkeypatch.setattr(ort_build, "place_se_gates", patch)
+    manifest = build_tiny("se_mobilenet", tmp_path)
+    gates = manifest["ort"]["optimized_model"]["se_gates"]
+    assert not gates["placed"] and gates["note"].startswith(note), gates
+    assert manifest["ort"]["verification"]["results"][0]["passed"]
+    reference, built = run(tmp_path / "model.onnx", images()), run(tmp_path / BUILT, images())
+    assert np.abs(built - reference).max() <= 1e-5 * max(1.0, np.abs(reference).max())
+    ops = Counter(n.op_type for n in onnx.load(tmp_path / BUILT).graph.node)
+    assert ops["ReorderInput"] > 0  # ORT's graph: the gates' reorders are still there
+
+
 def test_the_independent_harness_loads_each_side_as_its_manifest_says(tmp_path: Path) -> None:
     """benchmarks/independent_ratio.py (plain onnxruntime, no se_deploy import) loads the
     built file with optimizations off, as its build manifest records, and a plain export at

@@ -98,14 +98,17 @@ def build_ort(source: OnnxSource, config: BuildConfig) -> tuple[dict[str, bytes]
         provider_options = _provider_options(config, source, work / TRT_CACHE_DIR)
         session = open_session(source.path, options, [(provider, provider_options)])
         built = (work / "optimized.onnx").read_bytes() if cpu else None
-        placement = (
-            _place_se_gates(source, built, options, work) if config.places_se_gates else None
+        placement, parity, fallback = (
+            _placed_gates(source, built, options, work, config.shapes)
+            if config.places_se_gates
+            else (None, None, "")
         )
         if placement is not None:
             built = placement["model"]
-        tolerance = _cpu_tolerance(placement) if cpu else GPU_TOLERANCE
-        checked = _unoptimized_session(built) if cpu else session
-        parity = _verify(source.path, checked, tolerance, config.shapes)
+        if parity is None:  # ORT's own graph (or engine), as built
+            tolerance = FP32 if cpu else GPU_TOLERANCE
+            checked = _unoptimized_session(built) if cpu else session
+            parity = _verify(source.path, checked, tolerance, config.shapes)
         files = {optimized_name(config): built} if cpu else _cache_files(work / TRT_CACHE_DIR)
         record = {
             "provider": provider,
@@ -116,7 +119,9 @@ def build_ort(source: OnnxSource, config: BuildConfig) -> tuple[dict[str, bytes]
                 "graph_optimization_level": str(config.graph_opt),
                 "execution_mode": str(so.execution_mode),
             },
-            "optimized_model": _optimized_record(config, built, source, placement) if cpu else None,
+            "optimized_model": (
+                _optimized_record(config, built, source, placement, fallback) if cpu else None
+            ),
             "verification": {
                 "reference": "source ONNX on ORT CPU (level all)",
                 "results": [parity.to_dict()],
@@ -132,9 +137,31 @@ def build_ort(source: OnnxSource, config: BuildConfig) -> tuple[dict[str, bytes]
     return files, record
 
 
-def _cpu_tolerance(placement: dict[str, Any] | None) -> Tolerance:
-    if placement is None:
-        return FP32
+def _placed_gates(
+    source: OnnxSource, optimized: bytes, options: RunnerOptions, work: Path, shapes: InputShapes
+) -> tuple[dict[str, Any] | None, Any, str]:
+    """The placement of `_place_se_gates` with its passed check against the source; or
+    (None, None, why) where the pass fails on a graph form it does not handle or its graph
+    disagrees with the source: the gates are an optimization over arbitrary third-party graphs,
+    so ORT's own graph is built instead (as with --se-gates ort) and the manifest says why."""
+    from se_deploy.core.errors import SeDeployError, exception_line
+
+    try:
+        placement = _place_se_gates(source, optimized, options, work)
+    except SeDeployError:
+        raise
+    except Exception as exc:  # any failure of the pass falls back, recorded
+        return None, None, f"the SE gate pass failed ({exception_line(exc)}); ORT's graph kept"
+    checked = _unoptimized_session(placement["model"])
+    parity = _verify(source.path, checked, _cpu_tolerance(placement), shapes)
+    if not parity.passed:
+        failures = ", ".join(parity.failures)
+        why = f"the placed gates disagreed with the source ({failures}); ORT's graph kept"
+        return None, None, why
+    return placement, parity, ""
+
+
+def _cpu_tolerance(placement: dict[str, Any]) -> Tolerance:
     if any(block["form"] == GateForm.INT8_SCALE for block in placement["blocks"]):
         return INT8_GATE_TOLERANCE
     return NCHWC_SE_TOLERANCE
@@ -247,7 +274,11 @@ def _verify(source: Path, session: Any, tolerance: Tolerance, shapes: InputShape
 
 
 def _optimized_record(
-    config: BuildConfig, data: bytes, source: OnnxSource, placement: dict[str, Any] | None
+    config: BuildConfig,
+    data: bytes,
+    source: OnnxSource,
+    placement: dict[str, Any] | None,
+    fallback: str,
 ) -> dict[str, Any]:
     model = onnx.load_from_string(data)
     ops = Counter(f"{n.domain}:{n.op_type}" if n.domain else n.op_type for n in model.graph.node)
@@ -268,14 +299,16 @@ def _optimized_record(
         "session_options": {"graph_optimization_level": str(GraphOptimization.DISABLED)},
         **({} if config.portable else {"valid_for": machine_facts()}),
         "source": str(source.path),
-        "se_gates": _se_gates_record(config, placement),
+        "se_gates": _se_gates_record(config, placement, fallback),
     }
 
 
-def _se_gates_record(config: BuildConfig, placement: dict[str, Any] | None) -> dict[str, Any]:
+def _se_gates_record(
+    config: BuildConfig, placement: dict[str, Any] | None, fallback: str
+) -> dict[str, Any]:
     """Which form each SE block's gate took (nchwc_se.GateForm), or why none was placed."""
     if placement is None:
-        why = (
+        why = fallback or (
             "kept as ORT placed them (--se-gates ort)"
             if config.places_se_gates_possible
             else "no NCHWc layout below --graph-opt all"

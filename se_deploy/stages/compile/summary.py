@@ -49,6 +49,8 @@ def _ort_fields(ort: dict[str, Any]) -> dict[str, Any]:
         if gates.get("placed"):
             forms = ", ".join(f"{form} {count}" for form, count in gates["forms"].items())
             fields["SE gates in NCHWc"] = forms or "no SE blocks"
+        elif gates.get("note"):
+            fields["SE gates in NCHWc"] = f"none: {gates['note']}"
         if "valid_for" in optimized:
             facts = optimized["valid_for"]
             fields["valid for"] = (
