@@ -336,16 +336,19 @@ def test_a_linear_nchwc_producer_before_a_concat_takes_the_gate_in_its_weights(
 
 
 def se_before_dense_conv(
-    size: int, kernel: int, out_channels: int, squeezed: int = 12
+    size: int, kernel: int, out_channels: int, squeezed: int = 12, nchw_map: bool = False
 ) -> onnx.ModelProto:
     """MobileNetV2's SE position: expand 1x1 -> depthwise 3x3 -> SE on the expanded map -> a
-    dense conv reading it (the 1x1 projection, or a 3x3 conv), on a `size` x `size` map."""
+    dense conv reading it (the 1x1 projection, or a 3x3 conv), on a `size` x `size` map;
+    `nchw_map` ends the depthwise stage in a Div (Paddle2ONNX's decomposed HardSwish), which ORT
+    runs in NCHW."""
     g = GraphBuilder(seed=4)
     channels, expanded = 16, 48
     x = g.op("Relu", [g.op("Conv", ["x", g.weight(channels, 3, 3, 3, scale=0.3)], pads=[1] * 4)])
     y = g.op("Relu", [g.op("Conv", [x, g.weight(expanded, channels, 1, 1, scale=0.3)])])
     dw = [y, g.weight(expanded, 1, 3, 3, scale=0.3), g.weight(expanded)]
     y = g.op("Relu", [g.op("Conv", dw, group=expanded, pads=[1] * 4)])
+    y = g.op("Div", [y, g.const(np.float32(6.0))]) if nchw_map else y
     pooled = g.op("GlobalAveragePool", [y])
     fc1 = g.op("Conv", [pooled, g.weight(squeezed, expanded, 1, 1), g.weight(squeezed)])
     fc2 = g.op(
@@ -396,6 +399,26 @@ def test_a_gate_orts_nchw_fc_computes_is_used_as_it_is_on_a_block_multiple(
     nodes = onnx.load(tmp_path / BUILT).graph.node
     gate = next(node for node in nodes if attribute(node, "activation") == "Sigmoid")
     assert gate.domain != NCHWC_DOMAIN and not [n for n in nodes if n.op_type == "ReorderInput"]
+
+
+@pytest.mark.parametrize(("size", "form"), [(32, GateForm.INPUT_WEIGHTS), (4, GateForm.KEPT)])
+def test_a_map_ort_computes_in_nchw_is_reordered_itself_for_the_weight_form(
+    tmp_path: Path, size: int, form: GateForm
+) -> None:
+    """The map comes from an NCHW op (a Div) and one ReorderInput feeds the projection: the
+    ReorderInput now reads the map itself and the projection takes the gate in its weights,
+    so no NCHW Mul is left; a map under 4x the weights keeps ORT's Mul (nothing to save)."""
+    model = se_before_dense_conv(size, 1, 16, nchw_map=True)
+    gates, reference, built = build_graph(model, tmp_path)
+    (block,) = gates["blocks"]
+    assert block["form"] == form, block
+    assert np.abs(built - reference).max() <= 1e-5 * max(1.0, np.abs(reference).max())
+    nodes = onnx.load(tmp_path / BUILT).graph.node
+    divided = next(node for node in nodes if node.op_type == "Div").output[0]
+    reordered = {node.input[0] for node in nodes if node.op_type == "ReorderInput"}
+    muls = [node for node in nodes if node.op_type == "Mul"]
+    assert (divided in reordered) == (form is GateForm.INPUT_WEIGHTS)
+    assert len(muls) == 1 and (divided in muls[0].input) == (form is GateForm.KEPT)
 
 
 def test_a_conv_followed_by_an_activation_keeps_its_squeeze() -> None:

@@ -34,7 +34,9 @@ saved after its optimizations (`optimized_model_filepath`) this pass replaces th
 
 A gate ORT computes in NCHW (its second FC in NCHW: fewer input channels than a multiple of
 4, MobileNetV2's 9 at block 8) is used as it is when C is a block multiple: a (1, C, 1, 1)
-NCHWc tensor is then the same vector.
+NCHWc tensor is then the same vector. A map ORT computes in NCHW (Paddle2ONNX's decomposed
+HardSwish ends in a Div) read through one ReorderInput by NchwcConvs takes the weight forms
+with that ReorderInput moved before the Mul: it reorders x, and the NCHW multiply pass goes.
 - `kept`: anything else stays as ORT had it, with the reason in the manifest.
 
 Hand-written on onnx protos rather than with an optimizer library: no maintained tool knows
@@ -172,11 +174,15 @@ def _place(
         _scaled_producer(index, rewrite, mul, producer, size, _residual(index, mul, readers))
         return BlockPlacement(block.name, GateForm.PRODUCER, consumer)
     reorders = [index.producer.get(name) for name in mul.input]
-    x_reorder = reorders[1 - list(mul.input).index(block.scale)]
-    if not _is_reorder_out(x_reorder):
-        why = "the map is computed in NCHW (ORT left it out of NCHWc): no reorder to remove"
-        return BlockPlacement(block.name, GateForm.KEPT, consumer, why)
-    gate, x = _blocked_gate(index, block, size), x_reorder.input[0]
+    x_nchw = mul.input[1 - list(mul.input).index(block.scale)]
+    nchw_map = not _is_reorder_out(index.producer.get(x_nchw))
+    if nchw_map:  # the weight forms only, with the ReorderInput moved before the Mul
+        forms = forms & {GateForm.WEIGHTS, GateForm.INPUT_WEIGHTS}
+        if not forms or len(readers) != 1 or _op(readers[0]) != "nchwc:ReorderInput":
+            why = "the map is computed in NCHW (ORT left it out of NCHWc): no reorder to remove"
+            return BlockPlacement(block.name, GateForm.KEPT, consumer, why)
+    gate = _blocked_gate(index, block, size)
+    x = readers[0].output[0] if nchw_map else index.producer[x_nchw].input[0]
     if gate is None:
         why = f"the gate is computed in NCHW on {block.channels} channels, no multiple of {size}"
         return BlockPlacement(block.name, GateForm.KEPT, consumer, why)
@@ -206,13 +212,32 @@ def _place(
     elif GateForm.CONV in forms and (residual := _residual(index, mul, readers)) is not None:
         _gate_conv_with_sum(index, rewrite, residual, x, gate, padded, block.channels)
         form = GateForm.CONV_SUM
+    elif nchw_map:
+        why = (
+            "the map is computed in NCHW (ORT left it out of NCHWc) and the convs reading it "
+            f"take no gate in their weights (map < {MAP_PER_WEIGHT}x their weights)"
+        )
+        return BlockPlacement(block.name, GateForm.KEPT, consumer, why)
     else:
         return BlockPlacement(block.name, GateForm.KEPT, consumer, _no_fit(forms, readers))
+    if nchw_map:
+        _reorder_the_map_itself(rewrite, readers[0], x_nchw)
     rewrite.removed.add(mul.name)
     for reorder in filter(_is_reorder_out, reorders):
         if all(node.name == mul.name for node in index.consumers[reorder.output[0]]):
             rewrite.removed.add(reorder.name)
     return BlockPlacement(block.name, form, consumer)
+
+
+def _reorder_the_map_itself(rewrite: _Rewrite, reorder_in: onnx.NodeProto, x: str) -> None:
+    """A map ORT computes in NCHW (Paddle's decomposed HardSwish, an NCHW Add) keeps its one
+    ReorderInput, now of x instead of x * g: the convs after it take the gate in their weights,
+    and the NCHW multiply pass goes."""
+    moved = onnx.NodeProto()
+    moved.CopyFrom(reorder_in)
+    moved.input[0] = x
+    rewrite.removed.discard(reorder_in.name)
+    rewrite.replacements[reorder_in.name] = [moved]
 
 
 def _pool_in_layout(index: GraphIndex, rewrite: _Rewrite, pool: onnx.NodeProto | None) -> bool:
