@@ -5,7 +5,8 @@
 Per model: SE blocks found / counted by hand, export max abs diff vs the original (<= 1e-4
 FP32), whether fp16 and int8 artifacts were made (int8 on the synthetic calibration set; its
 parity check is recorded, not enforced: synthetic blobs are not these models' data), whether
-fold ran, and bench p50 and SE time % of the fp32 export (ORT CPU, one process per model).
+fold ran, the gate forms `build --backend ort` placed, and bench p50 and SE time % of the fp32
+export (ORT CPU, one process per model).
 Every stage runs through the CLI; any traceback fails the run.
 """
 
@@ -57,6 +58,7 @@ def run_model(model: CorpusModel, out: Path) -> dict:
     row["int8"] = _int8(fp32)
     fold = ("fold", "--input", str(fp32), "--data", "synthetic", "--fold-se", "all")
     row["fold"] = cli(*fold, "--check-size", "0", "--calib-size", "64", env=env).returncode
+    row["gates"] = _built_gates(fp32, env)
     bench = ("bench", str(fp32 / "model.onnx"), "--iterations", "100", "--profile")
     done = cli(*bench, "--out", str(out / "bench" / model.name), "--json", env=env)
     if done.returncode == 0:
@@ -64,6 +66,19 @@ def run_model(model: CorpusModel, out: Path) -> dict:
         row["p50_ms"] = target["latency"][0]["p50_ms"]
         row["se_pct"] = 100 * ((target.get("profile") or {}).get("se_fraction") or 0.0)
     return row
+
+
+def _built_gates(fp32: Path, env: dict[str, str]) -> str:
+    """`build --backend ort` (SE gates placed in ORT's NCHWc graph on this machine): the
+    forms its blocks took, or why none were placed."""
+    done = cli("build", "--backend", "ort", "--input", str(fp32), env=env)
+    if done.returncode != 0:
+        return f"build failed: {done.stderr.strip()}"
+    record = json.loads((fp32 / "build-ort-cpu.json").read_text())["ort"]["optimized_model"]
+    gates = record["se_gates"]
+    if not gates["placed"]:
+        return f"none ({gates['note']})"
+    return ", ".join(f"{form} {count}" for form, count in gates["forms"].items())
 
 
 def _int8(fp32: Path) -> str:
@@ -90,7 +105,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(".cache/byo/runs"))
     args = parser.parse_args()
     header = (
-        "model | toolchain | SE found/hand | export max abs | fp16 | int8 | fold | p50 ms | SE %"
+        "model | toolchain | SE found/hand | export max abs | fp16 | int8 | fold | "
+        "built gates | p50 ms | SE %"
     )
     print(header)
     print("|".join("---" for _ in header.split("|")))
@@ -102,7 +118,8 @@ def main() -> None:
         print(
             f"{row['model']} | {row['toolchain']} | {row['se_found']}/{row['se_hand']} | "
             f"{row['max_abs']:.2e} | {'yes' if row['fp16'] == 0 else 'no'} | {row['int8']} | "
-            f"{'yes' if row['fold'] == 0 else 'no'} | {row.get('p50_ms', float('nan')):.2f} | "
+            f"{'yes' if row['fold'] == 0 else 'no'} | {row['gates']} | "
+            f"{row.get('p50_ms', float('nan')):.2f} | "
             f"{row.get('se_pct', float('nan')):.1f}"
         )
 
