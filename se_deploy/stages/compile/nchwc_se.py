@@ -468,9 +468,10 @@ def _nchwc_producer(
 
 
 def _blocked_gate(index: GraphIndex, block: SEBlock, size: int) -> str | None:
-    """The gate as an NCHWc (1, Cpad, 1, 1) tensor: what ORT reordered out, or, where an FC
-    with fewer input channels than a block multiple runs in NCHW (MobileNetV2's 36 at block 8),
-    the NCHW gate itself when C is a block multiple (both layouts are then the same vector)."""
+    """The gate as an NCHWc (1, Cpad, 1, 1) tensor: what ORT reordered out, or, where ORT runs
+    the second FC in NCHW (more input channels than a block, no multiple of 4: MobileNetV2's 9
+    at block 8), the NCHW gate itself when C is a block multiple (both layouts are then the same
+    vector)."""
     source = index.producer.get(block.scale)
     if _is_reorder_out(source):
         return source.input[0]
