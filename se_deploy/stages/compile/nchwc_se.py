@@ -170,18 +170,22 @@ def _place(
         return BlockPlacement(block.name, GateForm.KEPT, "-", why)
     readers = index.consumers.get(block.output, [])
     consumer = _describe(index, readers)
-    if GateForm.PRODUCER in forms and (producer := _nchwc_producer(index, mul, block, size)):
+    x_nchw = mul.input[1 - list(mul.input).index(block.scale)]
+    gate = _blocked_gate(index, block, size)
+    if (
+        GateForm.PRODUCER in forms
+        and gate is not None
+        and (producer := _nchwc_producer(index, mul, block, x_nchw, gate, size))
+    ):
         _scaled_producer(index, rewrite, mul, producer, size, _residual(index, mul, readers))
         return BlockPlacement(block.name, GateForm.PRODUCER, consumer)
     reorders = [index.producer.get(name) for name in mul.input]
-    x_nchw = mul.input[1 - list(mul.input).index(block.scale)]
     nchw_map = not _is_reorder_out(index.producer.get(x_nchw))
     if nchw_map:  # the weight forms only, with the ReorderInput moved before the Mul
         forms = forms & {GateForm.WEIGHTS, GateForm.INPUT_WEIGHTS}
         if not forms or len(readers) != 1 or _op(readers[0]) != "nchwc:ReorderInput":
             why = "the map is computed in NCHW (ORT left it out of NCHWc): no reorder to remove"
             return BlockPlacement(block.name, GateForm.KEPT, consumer, why)
-    gate = _blocked_gate(index, block, size)
     x = readers[0].output[0] if nchw_map else index.producer[x_nchw].input[0]
     if gate is None:
         why = f"the gate is computed in NCHW on {block.channels} channels, no multiple of {size}"
@@ -384,23 +388,34 @@ def _scaled_weights(
     reads x straight from its producer; the NCHW Mul and the ReorderInput go."""
     nodes, lanes, view = (_depthwise_gate if depthwise else _input_lane_gate)(rewrite, gate, size)
     for conv in convs:
-        weight = index.initializers[conv.input[1]]
-        dims = list(weight.dims)
-        stored_shape = rewrite.constant(f"{weight.name}_shape", np.array(dims, np.int64))
-        scaled, out = (rewrite.names(f"{conv.name}/{part}") for part in ("w_scaled", "weight"))
-        nodes += [
-            rewrite.node("Mul", [_blocked_copy(rewrite, weight, view(dims)), lanes], [scaled]),
-            rewrite.node("Reshape", [scaled, stored_shape], [out]),
-        ]
-        changed = onnx.NodeProto()
-        changed.CopyFrom(conv)
-        changed.input[0], changed.input[1] = x, out
+        scaling, changed = _gated_conv(index, rewrite, conv, lanes, view)
+        nodes += scaling
+        changed.input[0] = x
         rewrite.replacements[conv.name] = [changed]
     rewrite.replacements[mul.name] = nodes
     rewrite.removed.add(reorder_in.name)
 
 
 WeightView = Callable[[list[int]], list[int]]
+
+
+def _gated_conv(
+    index: GraphIndex, rewrite: _Rewrite, conv: onnx.NodeProto, lanes: str, view: WeightView
+) -> tuple[list[onnx.NodeProto], onnx.NodeProto]:
+    """The nodes computing the conv's stored weight times the gate `lanes` (the weight seen
+    under `view`, then back to its stored dims), and a copy of the conv reading that product."""
+    weight = index.initializers[conv.input[1]]
+    dims = list(weight.dims)
+    stored_shape = rewrite.constant(f"{weight.name}_shape", np.array(dims, np.int64))
+    scaled, out = (rewrite.names(f"{conv.name}/{part}") for part in ("w_scaled", "weight"))
+    nodes = [
+        rewrite.node("Mul", [_blocked_copy(rewrite, weight, view(dims)), lanes], [scaled]),
+        rewrite.node("Reshape", [scaled, stored_shape], [out]),
+    ]
+    changed = onnx.NodeProto()
+    changed.CopyFrom(conv)
+    changed.input[1] = out
+    return nodes, changed
 
 
 def _depthwise_gate(
@@ -445,10 +460,9 @@ class _NchwcProducer:
 
 
 def _nchwc_producer(
-    index: GraphIndex, mul: onnx.NodeProto, block: SEBlock, size: int
+    index: GraphIndex, mul: onnx.NodeProto, block: SEBlock, x: str, gate: str, size: int
 ) -> _NchwcProducer | None:
-    x = next((name for name in mul.input if name != block.scale), None)
-    reorder = index.producer.get(x) if x is not None else None
+    reorder = index.producer.get(x)
     if not _is_reorder_out(reorder) or [n.name for n in index.consumers[x]] != [mul.name]:
         return None
     conv = index.producer.get(reorder.input[0])
@@ -463,8 +477,7 @@ def _nchwc_producer(
         return None
     if not _fewer_weights_than_map(index, [conv], mul.output[0], weight.dims[0]):
         return None
-    gate = _blocked_gate(index, block, size)
-    return _NchwcProducer(conv, reorder, gate) if gate is not None else None
+    return _NchwcProducer(conv, reorder, gate)
 
 
 def _blocked_gate(index: GraphIndex, block: SEBlock, size: int) -> str | None:
@@ -528,16 +541,8 @@ def _gated_producer_conv(
     nodes, lanes, view = (_output_lane_gate if blocked_input else _depthwise_gate)(
         rewrite, gate, size
     )
-    stored_shape = rewrite.constant(f"{weight.name}_shape", np.array(weight.dims, np.int64))
-    scaled, out = (rewrite.names(f"{conv.name}/{part}") for part in ("w_scaled", "weight"))
-    blocks = _blocked_copy(rewrite, weight, view(list(weight.dims)))
-    nodes += [
-        rewrite.node("Mul", [blocks, lanes], [scaled]),
-        rewrite.node("Reshape", [scaled, stored_shape], [out]),
-    ]
-    changed = onnx.NodeProto()
-    changed.CopyFrom(conv)
-    changed.input[1] = out
+    scaling, changed = _gated_conv(index, rewrite, conv, lanes, view)
+    nodes += scaling
     if len(conv.input) > 2 and conv.input[2]:
         vector = rewrite.constant(f"{gate}_vector", np.array([-1], np.int64))
         flat, bias = (rewrite.names(f"{conv.name}/{part}") for part in ("gate", "bias"))
