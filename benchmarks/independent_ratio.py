@@ -46,6 +46,8 @@ def recorded_level(path: Path) -> str:
 
 
 def session(path: Path, threads: int) -> tuple[ort.InferenceSession, dict[str, np.ndarray]]:
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such file; pass an ONNX file (export or built)")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.graph_optimization_level = LEVELS[recorded_level(path)]
