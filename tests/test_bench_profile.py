@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 from pathlib import Path
 
@@ -16,9 +17,14 @@ from se_deploy.backends import LayerTime, RunnerOptions, runner_class
 from se_deploy.backends.ort import read_ort_trace
 from se_deploy.bench.profile import OriginIndex, summarize_profile
 from se_deploy.bench.run import find_se_nodes
+from se_deploy.core.onnx.se_roles import SeRole
 from tests.bench_support import tiny_export, tiny_onnx
 
-SE_NODES = {"/se/pool/GlobalAveragePool", "/se/gate/Sigmoid", "/se/Mul"}
+SE_NODES = {
+    "/se/pool/GlobalAveragePool": SeRole.SQUEEZE,
+    "/se/gate/Sigmoid": SeRole.EXCITATION,
+    "/se/Mul": SeRole.SCALE,
+}
 
 
 def graph(*nodes: tuple[str, str, list[str], list[str]]) -> onnx.ModelProto:
@@ -88,6 +94,10 @@ def test_time_split_with_the_optimized_graph() -> None:
     assert (summary.se_nodes_seen, summary.se_nodes_total) == (3, 3)
     assert summary.se_fraction == pytest.approx(48 / 112)
     assert summary.by_op_us["Conv"] == pytest.approx(70)
+    # by role: pool 10; sigmoid 5; half the fused conv (the Mul's share) 10; the reorders 23
+    assert summary.se_by_role_us == pytest.approx(
+        {"squeeze": 10, "excitation": 5, "scale": 10, "layout": 23}
+    )
 
 
 def test_without_the_optimized_graph_inserted_time_stays_apart() -> None:
@@ -101,8 +111,36 @@ def test_a_plain_name_set_is_enough() -> None:
         LayerTime("/se/Mul", "Mul", total_us=30, calls=1),
         LayerTime("conv", "Conv", total_us=70, calls=1),
     ]
-    summary = summarize_profile(layers, {"/se/Mul"})
+    summary = summarize_profile(layers, {"/se/Mul": SeRole.SCALE})
     assert (summary.se_us, summary.other_us, summary.se_fraction) == (30, 70, 0.3)
+
+
+def test_nodes_the_build_added_to_place_a_gate_count_as_scale() -> None:
+    """A built graph runs nodes no source has: the build's gate nodes (by their prefix) are SE
+    scale time even with no saved graph to find their neighbours in; the reorder beside one is
+    SE layout time once the graph says it is a neighbour."""
+    built = graph(
+        ("/c/Conv", "Conv", ["x"], ["c"]),
+        ("/se/pool/GlobalAveragePool_output_0_nchwc", "GlobalAveragePool", ["c"], ["p"]),
+        ("/se/gate/Sigmoid_token_3", "Sigmoid", ["p"], ["s"]),
+        ("se_nchwc/Conv_2", "Conv", ["c", "s"], ["scaled"]),
+        ("ReorderOutput_token_4", "ReorderOutput", ["scaled"], ["y"]),
+    )
+    layers = [
+        LayerTime("/c/Conv", "Conv", total_us=50, calls=1),
+        LayerTime(
+            "/se/pool/GlobalAveragePool_output_0_nchwc", "GlobalAveragePool", total_us=6, calls=1
+        ),
+        LayerTime("/se/gate/Sigmoid_token_3", "Sigmoid", total_us=2, calls=1),
+        LayerTime("se_nchwc/Conv_2", "Conv", total_us=9, calls=1),
+        LayerTime("ReorderOutput_token_4", "ReorderOutput", total_us=3, calls=1),
+    ]
+    with_graph = summarize_profile(layers, SE_NODES, SOURCE, built)
+    assert with_graph.se_by_role_us == {"squeeze": 6, "excitation": 2, "scale": 9, "layout": 3}
+    assert with_graph.se_us == 20 and with_graph.unattributed_us == 0
+    without = summarize_profile(layers, SE_NODES, SOURCE)
+    assert without.se_by_role_us["scale"] == 9 and without.se_by_role_us["layout"] == 0
+    assert without.unattributed_us == 3
 
 
 def test_ort_trace_is_summed_per_node(tmp_path: Path) -> None:
@@ -134,6 +172,14 @@ def test_real_ort_profile_puts_se_time_in_se_blocks(tiny_export: Path, tmp_path:
         results[name] = (summarize_profile(layers, se_nodes, source, onnx.load(str(saved))), found)
     se_summary, found = results["se_mobilenet"]
     assert found["nodes"] == 13 * 6  # 13 blocks: pool, reduce, relu, expand, gate, mul
+    roles = collections.Counter(
+        find_se_nodes(onnx.load(str(tiny_export / "se_mobilenet" / "fp32" / "model.onnx")))[
+            0
+        ].values()
+    )
+    assert roles == {SeRole.SQUEEZE: 13, SeRole.EXCITATION: 13 * 4, SeRole.SCALE: 13}
+    assert all(se_summary.se_by_role_us[role] > 0 for role in ("squeeze", "excitation", "scale"))
+    assert sum(se_summary.se_by_role_us.values()) == pytest.approx(se_summary.se_us)
     assert 0 < se_summary.se_us < se_summary.total_us
     assert se_summary.se_nodes_seen >= 13 * 3  # fusions hide some source nodes, never all
     base_summary, base_found = results["mobilenet"]

@@ -7,6 +7,8 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from se_deploy.bench import BenchResults
 from se_deploy.bench.report import PAIR_COLUMNS, TARGET_COLUMNS, table_rows
 from se_deploy.core.files import sha256_file
@@ -63,6 +65,10 @@ def test_csv_files_hold_one_row_per_target_and_batch(bench_run) -> None:
         assert float(row["top1_agreement"]) == 1.0 and row["eval_set"] == "synthetic"
         assert int(row["artifact_bytes"]) > 0 and float(row["peak_rss_mb"]) > 0
     assert float(rows[0]["se_fraction"]) > 0 and float(rows[2]["se_fraction"]) == 0
+    roles = [float(rows[0][f"se_{role}_us"]) for role in ("squeeze", "excitation", "scale")]
+    assert all(part > 0 for part in roles)  # the SE model's pools, FCs and Muls all ran
+    assert sum(roles) + float(rows[0]["se_layout_us"]) == pytest.approx(float(rows[0]["se_us"]))
+    assert float(rows[2]["se_scale_us"]) == 0
     header, pairs = read_csv(files[2])
     assert header == list(PAIR_COLUMNS)
     assert [p["batch_size"] for p in pairs] == ["1", "4"]
@@ -78,7 +84,7 @@ def test_report_md_has_both_tables_the_plots_and_the_method(bench_run) -> None:
     assert "Harness overhead per timed call" in text
     assert "| pair | backend | prec | thr | batch | SE/base latency [95% CI] |" in text
     assert text.count("| se_mobilenet vs mobilenet | ort | fp32 | 1 |") == 2
-    assert "| SE time % | status |" in text
+    assert "| SE time % | SE % squeeze/excite/scale/layout | status |" in text
     assert "![latency_vs_top1.png](latency_vs_top1.png)" in text
     assert "## Method" in text
 

@@ -9,7 +9,8 @@ each layer's ONNX origins in its metadata. Mapping back, per reported node:
 
 1. origins the runtime states (TensorRT metadata) are taken as they are;
 2. otherwise the name is looked up as a source node name, then as a source tensor name (its
-   producer), stripping one known runtime suffix at a time until something matches;
+   producer), stripping one known runtime suffix (or the build's `/gated` on a conv it copied to
+   read gated weights) at a time until something matches;
 3. a TensorRT-style fused name is split on ' + ', 'PWN(', ',' and ')' and each part looked up;
 4. what is still unmatched was inserted by the runtime. Given the optimized graph the runtime
    saved (ORT's optimized_model_filepath), an inserted node next to an SE node (its input's
@@ -17,22 +18,27 @@ each layer's ONNX origins in its metadata. Mapping back, per reported node:
    the SE ops broke the layout pass, and the baseline does not pay it. Without that graph,
    inserted time stays in its own bucket.
 
-A node that maps to several source nodes splits its time evenly among them.
+A node that maps to several source nodes splits its time evenly among them. SE time is also split
+by role (core.onnx.se_roles): squeeze, excitation and scale by the source node's role in its
+block, a node the build added to place a gate (named by its prefix) as scale, and inserted
+layout nodes next to SE as layout.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from se_deploy.backends.base import LayerTime
+from se_deploy.core.onnx.se_roles import GATED_CONV_SUFFIX, SeRole, built_node_role
 
 _RUNTIME_SUFFIXES = re.compile(
-    r"(_kernel_time|_nchwc|_token_\d+|/duplicated|/WithoutBiases|_(?:De)?[Qq]uantizeLinear)$"
+    r"(_kernel_time|_nchwc|_token_\d+|/duplicated|/WithoutBiases|_(?:De)?[Qq]uantizeLinear"
+    rf"|{re.escape(GATED_CONV_SUFFIX)})$"
 )
 _FUSED_SEPARATORS = re.compile(r" \+ |PWN\(|\)|, ?")
 _UNMAPPED_LISTED = 20
@@ -51,6 +57,7 @@ class ProfileSummary:
     se_nodes_seen: int  # SE source nodes found in the profile ...
     se_nodes_total: int  # ... of all SE source nodes (coverage check)
     by_op_us: dict[str, float] = field(default_factory=dict)
+    se_by_role_us: dict[str, float] = field(default_factory=dict)  # se_us split by SeRole
     unmapped: tuple[str, ...] = ()  # some inserted node names, for inspection
 
     @property
@@ -69,6 +76,7 @@ class ProfileSummary:
             "se_nodes_seen": self.se_nodes_seen,
             "se_nodes_total": self.se_nodes_total,
             "by_op_us": self.by_op_us,
+            "se_by_role_us": self.se_by_role_us,
             "unmapped": list(self.unmapped),
         }
 
@@ -106,17 +114,18 @@ class OriginIndex:
 
 def summarize_profile(
     layers: Sequence[LayerTime],
-    se_nodes: set[str],
+    se_nodes: Mapping[str, SeRole],
     source: Any | None = None,
     optimized: Any | None = None,
 ) -> ProfileSummary:
-    """Split per-inference time into SE / other / inserted. `se_nodes` are source node names
-    (from the SE finder, or any set); `source` is the ONNX the runtime loaded; `optimized` the
-    graph it ran, when saved."""
+    """Split per-inference time into SE / other / inserted, and SE time by role. `se_nodes` maps
+    source node names to their role (from the SE finder); `source` is the ONNX the runtime
+    loaded; `optimized` the graph it ran, when saved."""
     index = OriginIndex(source, se_nodes)
     runs = max((layer.calls for layer in layers), default=0) or 1
     se_us = other_us = 0.0
     by_op: dict[str, float] = defaultdict(float)
+    by_role: dict[str, float] = {role.value: 0.0 for role in SeRole}
     seen: set[str] = set()
     inserted: list[LayerTime] = []
     for layer in layers:
@@ -129,11 +138,22 @@ def summarize_profile(
         origins = origins or (layer.name,)  # no source graph: unknown names count as "other"
         in_se = [o for o in origins if o in se_nodes]
         seen.update(in_se)
+        for origin in in_se:
+            by_role[se_nodes[origin]] += per_run / len(origins)
         se_us += per_run * len(in_se) / len(origins)
         other_us += per_run * (len(origins) - len(in_se)) / len(origins)
     se_adjacent = _inserted_next_to_se(inserted, index, se_nodes, optimized)
-    inserted_us = sum(layer.total_us for layer in inserted if layer.name in se_adjacent) / runs
-    unattributed = [layer for layer in inserted if layer.name not in se_adjacent]
+    inserted_us = 0.0
+    unattributed: list[LayerTime] = []
+    for layer in inserted:
+        role = built_node_role(layer.name, layer.op_type) or (
+            SeRole.LAYOUT if layer.name in se_adjacent else None
+        )
+        if role is None:
+            unattributed.append(layer)
+            continue
+        by_role[role] += layer.total_us / runs
+        inserted_us += layer.total_us / runs
     return ProfileSummary(
         runs=runs,
         total_us=sum(layer.total_us for layer in layers) / runs,
@@ -144,15 +164,20 @@ def summarize_profile(
         se_nodes_seen=len(seen),
         se_nodes_total=len(se_nodes),
         by_op_us=dict(sorted(by_op.items(), key=lambda kv: -kv[1])),
+        se_by_role_us=by_role,
         unmapped=tuple(layer.name for layer in unattributed[:_UNMAPPED_LISTED]),
     )
 
 
 def _inserted_next_to_se(
-    inserted: Sequence[LayerTime], index: OriginIndex, se_nodes: set[str], optimized: Any | None
+    inserted: Sequence[LayerTime],
+    index: OriginIndex,
+    se_nodes: Mapping[str, SeRole],
+    optimized: Any | None,
 ) -> set[str]:
-    """Names of inserted nodes connected to an SE node in the optimized graph, following chains
-    of inserted nodes (ReorderOutput -> ReorderInput) until nothing changes."""
+    """Names of inserted nodes connected to an SE node (or to a node the build added to place a
+    gate) in the optimized graph, following chains of inserted nodes (ReorderOutput ->
+    ReorderInput) until nothing changes."""
     if optimized is None or not inserted:
         return set()
     nodes = {node.name: node for node in optimized.graph.node}
@@ -163,7 +188,8 @@ def _inserted_next_to_se(
             consumers[name].append(node.name)
 
     def is_se(name: str) -> bool:
-        return any(o in se_nodes for o in index.origins(LayerTime(name, "")))
+        built = built_node_role(name, "") is not None
+        return built or any(o in se_nodes for o in index.origins(LayerTime(name, "")))
 
     pending = {layer.name for layer in inserted if layer.name in nodes}
     attributed: set[str] = set()
@@ -184,14 +210,14 @@ def profile_figures(
     layers: Sequence[LayerTime],
     source: Path | None,
     optimized: Path | None,
-    se_finder: Callable[[Any], tuple[set[str], dict[str, int]]],
+    se_finder: Callable[[Any], tuple[dict[str, SeRole], dict[str, int]]],
 ) -> dict[str, Any]:
     """The profile record of one target: its layer times attributed with the SE nodes the
     finder sees in the `source` ONNX, and the runtime's saved graph when there is one."""
     import onnx
 
     model = onnx.load(str(source)) if source is not None and source.is_file() else None
-    se_nodes, methods = se_finder(model) if model is not None else (set(), {})
+    se_nodes, methods = se_finder(model) if model is not None else ({}, {})
     graph = onnx.load(str(optimized)) if optimized is not None and optimized.is_file() else None
     summary = summarize_profile(layers, se_nodes, model, graph)
     return {**summary.to_dict(), "se_nodes_found": methods}

@@ -18,6 +18,7 @@ from se_deploy.core.files import (
     file_record,
     run_lock,
 )
+from se_deploy.core.onnx.se_roles import SeRole
 
 _STATUS_CHARS = 90
 # The latency figures of one timed batch size, as bench.latency records them.
@@ -54,6 +55,7 @@ TARGET_COLUMNS = (
     "params",
     "se_fraction",
     "se_us",
+    *(f"se_{role}_us" for role in SeRole),
     "profile_total_us",
     "eval_set",
     "eval_images",
@@ -93,6 +95,7 @@ TABLE_COLUMNS = [
     ("size_mb", "size MB"),
     ("peak_rss_mb", "peak MB"),
     ("se_percent", "SE time %"),
+    ("se_split_text", "SE % squeeze/excite/scale/layout"),
     ("status_text", "status"),
 ]
 PAIR_TABLE_COLUMNS = [
@@ -139,6 +142,7 @@ def target_rows(results: BenchResults) -> list[dict[str, Any]]:
             "peak_rss_mb": memory.get("peak_rss_mb"),
             "se_fraction": profile.get("se_fraction"),
             "se_us": profile.get("se_us"),
+            **{f"se_{role}_us": (profile.get("se_by_role_us") or {}).get(role) for role in SeRole},
             "profile_total_us": profile.get("total_us"),
             "note": target.get("skipped") or target.get("note"),
             "error": "; ".join(target.get("errors", [])) or None,
@@ -193,6 +197,7 @@ def table_rows(results: BenchResults) -> tuple[list[dict[str, Any]], list[dict[s
             "status_text": _status(row),
             "size_mb": row["artifact_bytes"] / 1e6 if row.get("artifact_bytes") else None,
             "se_percent": None if row["se_fraction"] is None else 100 * row["se_fraction"],
+            "se_split_text": _se_split_text(row),
         }
         for row in target_rows(results)
     ]
@@ -201,6 +206,15 @@ def table_rows(results: BenchResults) -> tuple[list[dict[str, Any]], list[dict[s
         for row in pair_rows(results)
     ]
     return targets, pairs
+
+
+def _se_split_text(row: dict[str, Any]) -> str | None:
+    """SE time by role as percentages of the profiled run, e.g. '3.7/7.9/2.8/0.4'."""
+    total = row.get("profile_total_us")
+    parts = [row.get(f"se_{role}_us") for role in SeRole]
+    if not total or any(part is None for part in parts):
+        return None
+    return "/".join(f"{100 * part / total:.1f}" for part in parts)
 
 
 def write_report(results: BenchResults, run_dir: Path, command: str = "") -> list[Path]:

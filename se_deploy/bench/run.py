@@ -36,15 +36,17 @@ from se_deploy.bench.plan import BenchConfig, Group, Plan, Target
 from se_deploy.bench.score import Scorer
 from se_deploy.core.console import activity
 from se_deploy.core.errors import BackendUnavailableError, SeDeployError
+from se_deploy.core.onnx.se_roles import SeRole, block_roles
 
-SeFinder = Callable[[Any], tuple[set[str], dict[str, int]]]
+SeFinder = Callable[[Any], tuple[dict[str, SeRole], dict[str, int]]]
 Progress = Callable[[str], None]
 
 
-def find_se_nodes(model: Any) -> tuple[set[str], dict[str, int]]:
-    """SE node names by the graph-pattern SE finder, and what it found. The loose walk takes
-    the forms exporters emit (reshapes, Gemm FCs, reduce squeezes) besides the canonical one; a
-    QDQ graph is searched with its Q/DQ pairs bypassed, and each Q/DQ node then counts as SE
+def find_se_nodes(model: Any) -> tuple[dict[str, SeRole], dict[str, int]]:
+    """SE node names by the graph-pattern SE finder, each with its role (squeeze, excitation,
+    scale), and what it found. The loose walk takes the forms exporters emit (reshapes, Gemm
+    FCs, reduce squeezes) besides the canonical one; a QDQ graph is searched with its Q/DQ pairs
+    bypassed, and each Q/DQ node then counts as SE, in the role of the SE node it belongs with,
     when the tensor it carries comes from an SE node or goes only to SE nodes."""
     from se_deploy.core.onnx.graph import GraphIndex
     from se_deploy.core.onnx.qdq import has_qdq, qdq_nodes_beside, strip_qdq
@@ -53,9 +55,14 @@ def find_se_nodes(model: Any) -> tuple[set[str], dict[str, int]]:
     quantized = has_qdq(model)
     searched = strip_qdq(model) if quantized else model
     matches, _ = scan_se(GraphIndex(searched, with_shapes=True), strict=False)
-    nodes = {name for match in matches for name in match.nodes}
-    qdq = qdq_nodes_beside(model, nodes) if quantized else set()
-    return nodes | qdq, {"blocks": len(matches), "nodes": len(nodes), "qdq_nodes": len(qdq)}
+    roles = {
+        name: role
+        for match in matches
+        for name, role in block_roles(match.nodes, match.gate.name).items()
+    }
+    qdq = qdq_nodes_beside(model, roles) if quantized else {}
+    found = {"blocks": len(matches), "nodes": len(roles), "qdq_nodes": len(qdq)}
+    return {**roles, **{name: roles[member] for name, member in qdq.items()}}, found
 
 
 @dataclass

@@ -64,9 +64,10 @@ def _quantized_or_output(index: GraphIndex, name: str) -> bool:
     return bool(readers) and all(reader.op_type == QUANTIZE for reader in readers)
 
 
-def qdq_nodes_beside(model: onnx.ModelProto, nodes: set[str]) -> set[str]:
+def qdq_nodes_beside(model: onnx.ModelProto, nodes: Collection[str]) -> dict[str, str]:
     """The Q/DQ nodes that belong with `nodes` (say, an SE block's): those whose chain of Q/DQ
-    starts at one of them, or whose chain ends only in them."""
+    starts at one of them, or whose chain ends only in them; each mapped to the member of
+    `nodes` it belongs with (the one it starts at, else its first reader)."""
     index = GraphIndex(model)
 
     def upstream(node: onnx.NodeProto) -> onnx.NodeProto | None:
@@ -84,16 +85,16 @@ def qdq_nodes_beside(model: onnx.ModelProto, nodes: set[str]) -> set[str]:
             found += downstream(reader) if qdq else [reader]
         return found
 
-    beside = set()
+    beside = {}
     for node in model.graph.node:
         if node.op_type not in QDQ_OPS:
             continue
         source = upstream(node)
         readers = downstream(node)
-        if (source is not None and source.name in nodes) or (
-            readers and all(reader.name in nodes for reader in readers)
-        ):
-            beside.add(node.name)
+        if source is not None and source.name in nodes:
+            beside[node.name] = source.name
+        elif readers and all(reader.name in nodes for reader in readers):
+            beside[node.name] = readers[0].name
     return beside
 
 

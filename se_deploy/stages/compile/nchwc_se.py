@@ -64,6 +64,7 @@ from se_deploy.core.onnx.graph import (
     working_copy,
 )
 from se_deploy.core.onnx.se_pattern import SEBlock
+from se_deploy.core.onnx.se_roles import NCHWC_GATE_PREFIX
 from se_deploy.core.shapes import declared_dims
 
 NCHWC_DOMAIN = "com.microsoft.nchwc"
@@ -116,7 +117,7 @@ class _Rewrite:
 
     def node(self, op: str, inputs: list[str], outputs: list[str], domain: str = "", **attrs):
         return helper.make_node(
-            op, inputs, outputs, name=self.names(f"se_nchwc/{op}"), domain=domain, **attrs
+            op, inputs, outputs, name=self.names(f"{NCHWC_GATE_PREFIX}{op}"), domain=domain, **attrs
         )
 
 

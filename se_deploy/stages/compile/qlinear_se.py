@@ -34,6 +34,7 @@ from se_deploy.core.onnx.graph import (
     working_copy,
 )
 from se_deploy.core.onnx.se_pattern import SEBlock
+from se_deploy.core.onnx.se_roles import INT8_GATE_PREFIX
 from se_deploy.stages.compile.nchwc_se import (
     BlockPlacement,
     GateForm,
@@ -157,19 +158,19 @@ def _unit_conv(
             "DequantizeLinear",
             [gate, gate_scale, gate_zero],
             [gate_float],
-            name=names("se_int8/DequantizeLinear"),
+            name=names(f"{INT8_GATE_PREFIX}DequantizeLinear"),
         ),
         helper.make_node(
             "Reshape",
             [gate_float, constant("channels", np.array([channels], np.int64))],
             [scales],
-            name=names("se_int8/Reshape"),
+            name=names(f"{INT8_GATE_PREFIX}Reshape"),
         ),
         helper.make_node(
             "QLinearConv",
             [x, x_scale, x_zero, unit, scales, zero, y_scale, y_zero],
             list(mul.output),
-            name=names("se_int8/QLinearConv"),
+            name=names(f"{INT8_GATE_PREFIX}QLinearConv"),
             domain=MS_DOMAIN,
             group=channels,
             kernel_shape=[1, 1],

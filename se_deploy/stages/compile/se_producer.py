@@ -38,6 +38,7 @@ from se_deploy.core.onnx.graph import (
     working_copy,
 )
 from se_deploy.core.onnx.se_pattern import SEBlock
+from se_deploy.core.onnx.se_roles import GATED_CONV_SUFFIX, PRODUCER_GATE_PREFIX
 from se_deploy.stages.compile.nchwc_se import NCHWC_DOMAIN
 
 
@@ -162,7 +163,9 @@ def _scaled_conv(
 
     def node(op: str, inputs: list[str], **attrs) -> onnx.NodeProto:
         output = names(f"{conv.name}/{op.lower()}")
-        return helper.make_node(op, inputs, [output], name=names(f"se_producer/{op}"), **attrs)
+        return helper.make_node(
+            op, inputs, [output], name=names(f"{PRODUCER_GATE_PREFIX}{op}"), **attrs
+        )
 
     gate_w = node(
         "Reshape", [block.scale, constant("gate_w", np.array([channels, 1, 1, 1], np.int64))]
@@ -172,7 +175,7 @@ def _scaled_conv(
     b = node("Mul", [constant("bias", bias), gate_b.output[0]])
     scaled = onnx.NodeProto()
     scaled.CopyFrom(conv)
-    scaled.name = names(f"{conv.name}/gated")
+    scaled.name = names(f"{conv.name}{GATED_CONV_SUFFIX}")
     del scaled.input[:], scaled.output[:]
     scaled.input.extend([conv.input[0], w.output[0], b.output[0]])
     scaled.output.append(block.output)
