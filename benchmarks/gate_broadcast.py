@@ -77,6 +77,26 @@ def session(model: onnx.ModelProto, threads: int) -> ort.InferenceSession:
     )
 
 
+def interleaved_medians(
+    sessions: dict[str, ort.InferenceSession],
+    feeds: dict[str, dict[str, np.ndarray]],
+    rounds: int,
+    calls: int,
+) -> dict[str, list[float]]:
+    """Per-round median microseconds of each session's call, the sessions taking turns in every
+    round so that a slow spell of the machine hits them all alike."""
+    medians: dict[str, list[float]] = {name: [] for name in sessions}
+    for _ in range(rounds):
+        for name, runner in sessions.items():
+            times = []
+            for _ in range(calls):
+                start = time.perf_counter()
+                runner.run(None, feeds[name])
+                times.append(time.perf_counter() - start)
+            medians[name].append(float(np.median(times)) * 1e6)
+    return medians
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-channels", type=int, default=160)
@@ -93,15 +113,7 @@ def main() -> None:
         for form in forms
     }
     gate = {"g": np.random.default_rng(1).random(args.in_channels, dtype=np.float32)}
-    medians: dict[str, list[float]] = {form: [] for form in forms}
-    for _ in range(args.rounds):
-        for form in forms:
-            times = []
-            for _ in range(args.calls):
-                start = time.perf_counter()
-                sessions[form].run(None, gate)
-                times.append(time.perf_counter() - start)
-            medians[form].append(float(np.median(times)) * 1e6)
+    medians = interleaved_medians(sessions, {form: gate for form in forms}, args.rounds, args.calls)
     print(
         f"gate x blocked weight ({args.out_channels}x{args.in_channels}, block {args.block}), "
         f"{args.threads} thread(s), {args.rounds} interleaved rounds x {args.calls} calls; "
