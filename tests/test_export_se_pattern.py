@@ -7,7 +7,8 @@ import onnx
 import pytest
 
 from se_deploy.core.errors import VerificationError
-from se_deploy.core.onnx.se_pattern import SEBlock, explain_se_misses, find_se_blocks
+from se_deploy.core.onnx.graph import GraphIndex
+from se_deploy.core.onnx.se_pattern import SEBlock, explain_se_misses, find_se_blocks, scan_se
 from se_deploy.models import Gate, Squeeze, get_spec
 from se_deploy.stages.export.passes import canonicalize_se, fuse_hard_sigmoid, run_passes
 from se_deploy.stages.export.pipeline import require_se_blocks
@@ -121,6 +122,26 @@ def test_loose_forms_are_not_reported_as_canonical_and_the_miss_names_the_node()
     (miss,) = explain_se_misses(model)
     assert "ReduceMean" in miss
     assert "canonicalize_se" in miss
+
+
+def test_the_loose_walk_reads_an_arithmetic_hard_sigmoid_gate() -> None:
+    """relu6(t + 3) / 6 (torch's dynamo exporter writes nn.Hardsigmoid so) is a gate to the
+    loose walk, which `inspect` and `bench` run on a raw file: one block, gate hard_sigmoid with
+    alpha 1/6 and beta 1/2, not canonical; canonicalize_se alone then writes it as one
+    HardSigmoid node, with the same outputs."""
+    model = relu6_div_gate()
+    (match,), _ = scan_se(GraphIndex(model, with_shapes=True), strict=False)
+    assert match.hard_sigmoid == pytest.approx((1 / 6, 0.5)) and not match.canonical
+    by_op = {node.op_type: node.name for node in model.graph.node}
+    assert match.nodes[-4:] == tuple(by_op[op] for op in ("Add", "Clip", "Div", "Mul"))
+    assert match.gate.name == by_op["Div"]  # the gate's output is the Div's
+    assert find_se_blocks(model) == []  # strict: not canonical until the passes run
+
+    canonical = canonicalize_se(model)
+    assert ops(canonical) == ["GlobalAveragePool", "Conv", "Relu", "Conv", "HardSigmoid", "Mul"]
+    assert_same_outputs(model, canonical, _feeds())
+    (block,) = find_se_blocks(canonical)
+    assert (block.gate, block.gate_alpha, block.gate_beta) == (Gate.HARD_SIGMOID, 0.1666667, 0.5)
 
 
 def test_canonicalize_se_leaves_canonical_blocks_and_non_se_pools_alone() -> None:

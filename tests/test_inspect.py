@@ -181,6 +181,16 @@ def test_another_exporters_se_form(files, monkeypatch, capsys) -> None:
     assert facts["inputs"][0]["shape"] == [1, 3, se_forms.H, se_forms.W]
 
 
+@pytest.mark.parametrize("form", sorted(se_forms.FORMS))
+def test_every_exporter_form_shows_its_block_raw(form: str, tmp_path, monkeypatch, capsys) -> None:
+    """A file as the other exporter wrote it (no export passes run): dynamo's arithmetic
+    hard-sigmoid gate and the Expand-ed HardSwish-middle gate included."""
+    path = tmp_path / f"{form}.onnx"
+    onnx.save(se_forms.FORMS[form](), path)
+    (block,) = as_json(path, monkeypatch, capsys)["se_blocks"]
+    assert (block["channels"], block["reduced_channels"]) == (se_forms.C, se_forms.R)
+
+
 @pytest.mark.parametrize("kind", ["missing", "directory", "text", "truncated", "empty"])
 def test_bad_inputs_are_one_line_exit_2(kind, files, tmp_path, monkeypatch, capsys) -> None:
     path = tmp_path / "bad.onnx"

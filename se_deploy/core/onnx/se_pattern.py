@@ -13,9 +13,10 @@ time per SE block) and static SE folding work from `SEBlock`s.
 
 The same walk in *loose* mode also accepts what other exporters emit: ReduceMean/ReduceMax or a
 whole-map Average/MaxPool as the squeeze; Gemm, MatMul(+Add) or a Conv whose bias is a separate
-Add (Paddle2ONNX) as the FCs; Reshape/Flatten/Squeeze/Unsqueeze/Identity between the steps; an
-Expand of the gate to x's shape before the Mul. `canonicalize_se` rewrites those matches into
-the canonical form.
+Add (Paddle2ONNX) as the FCs; Reshape/Flatten/Squeeze/Unsqueeze/Identity between the steps; a
+hard-sigmoid gate written as arithmetic (relu6(t + 3) / 6: torch's dynamo exporter decomposes
+nn.Hardsigmoid so); an Expand of the gate to x's shape before the Mul. `canonicalize_se`
+rewrites those matches into the canonical form.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from typing import Any
 
 import numpy as np
 import onnx
+from onnx import helper
 
+from se_deploy.core.onnx.affine import hard_sigmoid_of
 from se_deploy.core.onnx.graph import GraphIndex, attribute, static_hw
 from se_deploy.core.spec import Gate, Squeeze
 
@@ -126,6 +129,26 @@ class SEMatch:
     canonical: bool
     resize: onnx.NodeProto | None = None
     channels_last: bool = False  # x is NHWC (canonicalization transposes the block to NCHW)
+    # (alpha, beta) when the gate is a hard-sigmoid written as arithmetic; `gate` is then the
+    # chain's last node (its output is the gate)
+    hard_sigmoid: tuple[float, float] | None = None
+
+    @property
+    def gate_op(self) -> str:
+        """The gate's op type as one node: HardSigmoid for an arithmetic hard-sigmoid."""
+        return "HardSigmoid" if self.hard_sigmoid else self.gate.op_type
+
+    def gate_node(self, inputs: list[str], outputs: list[str], name: str) -> onnx.NodeProto:
+        """The gate as one node (the arithmetic form fused into HardSigmoid(alpha, beta))."""
+        node = helper.make_node(self.gate_op, inputs, outputs, name=name)
+        if self.hard_sigmoid:
+            alpha, beta = self.hard_sigmoid
+            node.attribute.extend(
+                [helper.make_attribute("alpha", alpha), helper.make_attribute("beta", beta)]
+            )
+        else:
+            node.attribute.extend(self.gate.attribute)
+        return node
 
 
 @dataclass(frozen=True)
@@ -198,19 +221,22 @@ def _block(match: SEMatch) -> SEBlock:
         channels=match.expand.weight.shape[0],
         reduced_channels=match.reduce.weight.shape[0],
         squeeze=match.squeeze,
-        gate=GATES[match.gate.op_type],
+        gate=GATES[match.gate_op],
         nodes=match.nodes,
         expanded=match.resize is not None,
         activation=match.activation.label,
-        **_gate_parameters(match.gate),
+        **_gate_parameters(match),
     )
 
 
-def _gate_parameters(gate: onnx.NodeProto) -> dict[str, float]:
+def _gate_parameters(match: SEMatch) -> dict[str, float]:
     """HardSigmoid's alpha and beta with ONNX's defaults, for passes that evaluate the gate."""
-    if gate.op_type != "HardSigmoid":
+    if match.gate_op != "HardSigmoid":
         return {}
-    alpha, beta = attribute(gate, "alpha", 0.2), attribute(gate, "beta", 0.5)
+    alpha, beta = match.hard_sigmoid or (
+        attribute(match.gate, "alpha", 0.2),
+        attribute(match.gate, "beta", 0.5),
+    )
     return {"gate_alpha": round(float(alpha), 7), "gate_beta": round(float(beta), 7)}
 
 
@@ -295,7 +321,7 @@ class _Walk:
         reduce = self._fully_connected()
         activation = self._activation()
         expand = self._fully_connected()
-        gate = self._advance("a gate (Sigmoid, HardSigmoid, Tanh or Relu)", set(GATES))
+        gate, hard_sigmoid = self._gate()
         x = anchor.input[0]
         resize = self._gate_resize(x)
         broadcast = None if self.strict or resize else self._gate_expand()
@@ -321,10 +347,29 @@ class _Walk:
             and reduce.is_conv
             and expand.is_conv
             and not skipped
-            and broadcast is None,
+            and broadcast is None
+            and hard_sigmoid is None,
             resize=resize,
             channels_last=nhwc,
+            hard_sigmoid=hard_sigmoid,
         )
+
+    def _gate(self) -> tuple[onnx.NodeProto, tuple[float, float] | None]:
+        """The gate node, with (alpha, beta) when loose and it is a hard-sigmoid written as
+        arithmetic (up to three nodes, each the sole reader of the one before)."""
+        if not self.strict:
+            self._skip_shape_ops()
+            source = self.node.output[0]
+            chain, node = [], self.index.sole_consumer(source)
+            while node is not None and len(chain) < 3:
+                chain.append(node)
+                match = hard_sigmoid_of(self.index, node)
+                if match is not None and match[0] == source:
+                    self.steps.extend(chain)
+                    self.node = node
+                    return node, match[1:]
+                node = self.index.sole_consumer(node.output[0])
+        return self._advance("a gate (Sigmoid, HardSigmoid, Tanh or Relu)", set(GATES)), None
 
     def _activation(self) -> Activation:
         """The activation after the reduce FC: one elementwise node, or x * gate(x)."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 import onnx
 from onnx import helper
 
+from se_deploy.core.onnx.affine import close, keeps_shape, scaling, shifted_clip
 from se_deploy.core.onnx.graph import GraphIndex, attribute, prune, replace_roots, working_copy
-from se_deploy.stages.export.passes.affine import close, keeps_shape, scaling, shifted_clip
 from se_deploy.stages.export.passes.opsets import runs_on
 
 

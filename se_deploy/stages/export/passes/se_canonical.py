@@ -11,7 +11,8 @@ so it computes the same on (N, C, 1, 1) as on (N, C). An NHWC block (tf2onnx / K
 over axes 1, 2, MatMul FCs, the gate broadcast over (N, 1, 1, C)) becomes the canonical block
 between a Transpose to NCHW and one back, which ONNX Runtime's transpose optimizer cancels
 against the exporter's own Transposes around the neighbouring convs. Run after
-`fuse_hard_sigmoid` so an arithmetic hard-sigmoid gate is already one op.
+`fuse_hard_sigmoid` so an arithmetic hard-sigmoid gate is already one op (a match that still
+has one gets it fused here).
 """
 
 from __future__ import annotations
@@ -93,8 +94,7 @@ def _block_nodes(
     """squeeze -> reduce Conv -> activation -> expand Conv -> gate -> Mul(x, scale) = output."""
     roles = ("squeeze", "reduce", "act", "expand", "gate")
     pooled, reduced, activated, expanded, scale = (names(f"{scope}/{r}_output_0") for r in roles)
-    gate = helper.make_node(match.gate.op_type, [expanded], [scale], name=names(f"{scope}/gate"))
-    gate.attribute.extend(match.gate.attribute)
+    gate = match.gate_node([expanded], [scale], names(f"{scope}/gate"))
     return [
         helper.make_node(SQUEEZE_OPS[match.squeeze], [x], [pooled], name=names(f"{scope}/squeeze")),
         _conv(graph, names, f"{scope}/reduce", pooled, reduced, match.reduce),

@@ -1,4 +1,5 @@
-"""Scalar-constant patterns shared by the hard-sigmoid and hard-swish fusions (not a pass)."""
+"""Scalar-constant patterns of arithmetic hard-sigmoid and hard-swish: the export passes fuse them
+into one op, and the loose SE walk reads an arithmetic gate through them."""
 
 from __future__ import annotations
 
@@ -91,3 +92,34 @@ def shifted_clip(index: GraphIndex, name: str) -> ShiftedClip | None:
 def close(value: float, target: float) -> bool:
     """Equal up to float32 rounding of constants such as 1/6."""
     return math.isclose(value, target, rel_tol=1e-5, abs_tol=1e-7)
+
+
+def hard_sigmoid_of(index: GraphIndex, node: onnx.NodeProto) -> tuple[str, float, float] | None:
+    """(x, alpha, beta) when `node` ends a hard-sigmoid written as arithmetic (what
+    `F.relu6(x + 3) / 6` and hand-written variants export to):
+    - clip(x + b, 0, M) / M, or * (1/M)   ->  alpha = 1/M, beta = b/M
+    - clip(a * x + b, 0, 1), a*x also as x / k or plain x  ->  alpha = a, beta = b"""
+    return _scaled_clip(index, node) or _clipped_affine(index, node)
+
+
+def _scaled_clip(index: GraphIndex, node: onnx.NodeProto) -> tuple[str, float, float] | None:
+    """clip(x + b, 0, M) * factor with factor == 1/M."""
+    scaled = scaling(index, node)
+    core = shifted_clip(index, scaled[0]) if scaled else None
+    if core is None or not close(core.upper * scaled[1], 1.0):
+        return None
+    return core.x, scaled[1], core.shift * scaled[1]
+
+
+def _clipped_affine(index: GraphIndex, node: onnx.NodeProto) -> tuple[str, float, float] | None:
+    """clip(alpha * x + beta, 0, 1)."""
+    if node.op_type != "Clip" or clip_bounds(index, node) != (0.0, 1.0):
+        return None
+    add = index.producer.get(node.input[0])
+    shifted = split_scalar(index, add) if add is not None and add.op_type == "Add" else None
+    if shifted is None:
+        return None
+    inner = index.producer.get(shifted[0])
+    scaled = scaling(index, inner) if inner is not None else None
+    x, alpha = scaled if scaled else (shifted[0], 1.0)
+    return x, alpha, shifted[1]
