@@ -30,7 +30,9 @@ percentile-bootstrap 95% interval over rounds):
   reads the map itself (a build that moves the squeeze before a linear conv, `producer`
   forms, pools a smaller tensor). `int8 squeeze only` is that diagnostic's INT8 twin with the
   whole squeeze kept (pool, FCs, gate activation; no Mul), quantized and built like the others:
-  `int8 built` minus it is what the INT8 gate multiply costs. Both count one graph output per
+  `int8 built` minus it is what the INT8 gate multiply costs where both graphs quantize alike
+  (se_mobilenet, v2; in ShuffleNet v2 dropping the Mul changes how ORT fuses the blocks' Q/DQ
+  neighbours, and the diagnostic runs slower than the model). Both count one graph output per
   block, which a real graph does not have (mobilenet at 224 with 13 extra vector outputs, each
   behind a Relu: 1.015 [1.006, 1.023], Xeon, 2026-12-03).
 - `fmnist`: the trained Fashion-MNIST pairs at their own input size. `se-deploy fold --fold-se
