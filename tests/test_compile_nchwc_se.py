@@ -336,14 +336,19 @@ def test_a_linear_nchwc_producer_before_a_concat_takes_the_gate_in_its_weights(
 
 
 def se_before_dense_conv(
-    size: int, kernel: int, out_channels: int, squeezed: int = 12, nchw_map: bool = False
+    size: int,
+    kernel: int,
+    out_channels: int,
+    squeezed: int = 12,
+    nchw_map: bool = False,
+    expanded: int = 48,
 ) -> onnx.ModelProto:
     """MobileNetV2's SE position: expand 1x1 -> depthwise 3x3 -> SE on the expanded map -> a
     dense conv reading it (the 1x1 projection, or a 3x3 conv), on a `size` x `size` map;
     `nchw_map` ends the depthwise stage in a Div (Paddle2ONNX's decomposed HardSwish), which ORT
     runs in NCHW."""
     g = GraphBuilder(seed=4)
-    channels, expanded = 16, 48
+    channels = 16
     x = g.op("Relu", [g.op("Conv", ["x", g.weight(channels, 3, 3, 3, scale=0.3)], pads=[1] * 4)])
     y = g.op("Relu", [g.op("Conv", [x, g.weight(expanded, channels, 1, 1, scale=0.3)])])
     dw = [y, g.weight(expanded, 1, 3, 3, scale=0.3), g.weight(expanded)]
@@ -386,19 +391,22 @@ def test_a_dense_conv_reader_takes_the_gate_in_its_weights_where_the_map_is_larg
     assert ops["MatMul"] == ops["Mul"] == weights  # the gate widened to the lanes, W * g
 
 
-def test_a_gate_orts_nchw_fc_computes_is_used_as_it_is_on_a_block_multiple(
-    tmp_path: Path,
-) -> None:
+@pytest.mark.parametrize("expanded", [48, 44])
+def test_a_gate_orts_nchw_fc_computes_is_the_nchwc_gate(tmp_path: Path, expanded: int) -> None:
     """18 squeezed channels (more than a block, no multiple of 4): ORT runs the second FC in
     NCHW, so the gate reaches the Mul without a reorder (MobileNetV2's 9 at block 8). On 48
-    channels its (1, 48, 1, 1) bytes are the NCHWc gate's: the weight form still applies."""
-    model = se_before_dense_conv(32, 1, 16, squeezed=18)
+    channels its (1, 48, 1, 1) bytes are the NCHWc gate's; on 44 (no multiple of 8 or 16: a
+    Paddle model's 88 and 200 at block 16) a Concat of zeros pads it to the blocked width. The
+    weight form applies either way."""
+    model = se_before_dense_conv(32, 1, 16, squeezed=18, expanded=expanded)
     gates, reference, built = build_graph(model, tmp_path)
     assert [block["form"] for block in gates["blocks"]] == [GateForm.INPUT_WEIGHTS]
     assert np.abs(built - reference).max() <= 1e-5 * max(1.0, np.abs(reference).max())
     nodes = onnx.load(tmp_path / BUILT).graph.node
     gate = next(node for node in nodes if attribute(node, "activation") == "Sigmoid")
     assert gate.domain != NCHWC_DOMAIN and not [n for n in nodes if n.op_type == "ReorderInput"]
+    pads = [node for node in nodes if node.op_type == "Concat"]
+    assert len(pads) == (expanded % 8 != 0) and all(gate.output[0] in n.input for n in pads)
 
 
 @pytest.mark.parametrize(("size", "form"), [(32, GateForm.INPUT_WEIGHTS), (4, GateForm.KEPT)])

@@ -172,11 +172,9 @@ def _place(
     readers = index.consumers.get(block.output, [])
     consumer = _describe(index, readers)
     x_nchw = mul.input[1 - list(mul.input).index(block.scale)]
-    gate = _blocked_gate(index, block, size)
-    if (
-        GateForm.PRODUCER in forms
-        and gate is not None
-        and (producer := _nchwc_producer(index, mul, block, x_nchw, gate, size))
+    gate = _blocked_gate(index, rewrite, block, size)
+    if GateForm.PRODUCER in forms and (
+        producer := _nchwc_producer(index, mul, block, x_nchw, gate, size)
     ):
         _scaled_producer(index, rewrite, mul, producer, size, _residual(index, mul, readers))
         return BlockPlacement(block.name, GateForm.PRODUCER, consumer)
@@ -188,9 +186,6 @@ def _place(
             why = "the map is computed in NCHW (ORT left it out of NCHWc): no reorder to remove"
             return BlockPlacement(block.name, GateForm.KEPT, consumer, why)
     x = readers[0].output[0] if nchw_map else index.producer[x_nchw].input[0]
-    if gate is None:
-        why = f"the gate is computed in NCHW on {block.channels} channels, no multiple of {size}"
-        return BlockPlacement(block.name, GateForm.KEPT, consumer, why)
     if block.output in index.graph_outputs:
         return BlockPlacement(block.name, GateForm.KEPT, consumer, "the scaled map is an output")
     padded = -(-block.channels // size) * size
@@ -481,15 +476,25 @@ def _nchwc_producer(
     return _NchwcProducer(conv, reorder, gate)
 
 
-def _blocked_gate(index: GraphIndex, block: SEBlock, size: int) -> str | None:
+def _blocked_gate(index: GraphIndex, rewrite: _Rewrite, block: SEBlock, size: int) -> str:
     """The gate as an NCHWc (1, Cpad, 1, 1) tensor: what ORT reordered out, or, where ORT runs
     the second FC in NCHW (more input channels than a block, no multiple of 4: MobileNetV2's 9
-    at block 8), the NCHW gate itself when C is a block multiple (both layouts are then the same
-    vector)."""
+    at block 8), the NCHW gate itself, zero-padded to Cpad when C is no block multiple (a
+    (1, C, 1, 1) vector's bytes are its NCHWc form; the padded lanes meet zero map lanes and
+    zero weights)."""
     source = index.producer.get(block.scale)
     if _is_reorder_out(source):
         return source.input[0]
-    return block.scale if block.channels % size == 0 else None
+    missing = -block.channels % size
+    if not missing or source is None:
+        return block.scale
+    zeros = rewrite.constant(f"{block.scale}_pad", np.zeros((1, missing, 1, 1), np.float32))
+    padded = rewrite.names(f"{block.scale}/padded")
+    copy = onnx.NodeProto()
+    copy.CopyFrom(source)
+    pad = rewrite.node("Concat", [block.scale, zeros], [padded], axis=1)
+    rewrite.replacements.setdefault(source.name, [copy]).append(pad)
+    return padded
 
 
 def _ancestors(index: GraphIndex, name: str) -> set[str]:
