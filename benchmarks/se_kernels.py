@@ -16,7 +16,7 @@ hands it, one op per session, interleaved rounds:
 - int8 gate: a uint8 NHWC map times a per-channel gate given at run time, as the build's
   depthwise 1x1 QLinearConv with unit weights and the gate as weight scale (`unit-dw`), as
   QLinearMul (what ORT fuses a QDQ Mul into), and as a dense 1x1 QLinearConv with a diagonal
-  weight (`diagonal`: int8 GEMM kernels, VNNI/AMX where the CPU has them). GB/s counts the map.
+  weight (`diagonal`: MLAS's int8 conv kernels on C MACs per element). GB/s counts the map.
 - copy: one Identity of a small vector, the fixed cost of a session.run in every row.
 
     python benchmarks/se_kernels.py [--maps 64x112,128x56,...] [--fcs 960x240,...]
