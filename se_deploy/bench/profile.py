@@ -34,7 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from se_deploy.backends.base import LayerTime
-from se_deploy.core.onnx.se_roles import GATED_CONV_SUFFIX, SeRole, built_node_role
+from se_deploy.core.onnx.se_roles import (
+    GATED_CONV_SUFFIX,
+    SeRole,
+    built_node_role,
+    is_built_node,
+)
 
 _RUNTIME_SUFFIXES = re.compile(
     r"(_kernel_time|_nchwc|_token_\d+|/duplicated|/WithoutBiases|_(?:De)?[Qq]uantizeLinear"
@@ -188,8 +193,7 @@ def _inserted_next_to_se(
             consumers[name].append(node.name)
 
     def is_se(name: str) -> bool:
-        built = built_node_role(name, "") is not None
-        return built or any(o in se_nodes for o in index.origins(LayerTime(name, "")))
+        return is_built_node(name) or any(o in se_nodes for o in index.origins(LayerTime(name, "")))
 
     pending = {layer.name for layer in inserted if layer.name in nodes}
     attributed: set[str] = set()

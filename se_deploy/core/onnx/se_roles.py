@@ -13,6 +13,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 
+from se_deploy.core.onnx.se_pattern import GLOBAL_SQUEEZES
+
 
 class SeRole(enum.StrEnum):
     SQUEEZE = "squeeze"
@@ -30,22 +32,26 @@ _BUILT_PREFIXES = (NCHWC_GATE_PREFIX, INT8_GATE_PREFIX, PRODUCER_GATE_PREFIX)
 # A conv the build copies to read its gated weights keeps the source name plus this suffix: its
 # time is the conv's own work, so a profile maps it back to the source conv.
 GATED_CONV_SUFFIX = "/gated"
-_POOLS = frozenset({"GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax"})
 
 
 def block_roles(nodes: Sequence[str], gate: str) -> dict[str, SeRole]:
     """Roles of one block's nodes in walk order (squeeze first, the Mul last): what comes after
     the gate activation (a Resize or Reshape of the gate, then the Mul) applies it."""
-    after_gate = nodes.index(gate) + 1 if gate in nodes else len(nodes) - 1
+    after_gate = nodes.index(gate) + 1
     roles = {name: SeRole.EXCITATION for name in nodes[1:after_gate]}
     roles.update({name: SeRole.SCALE for name in nodes[after_gate:]})
     roles[nodes[0]] = SeRole.SQUEEZE
     return roles
 
 
+def is_built_node(name: str) -> bool:
+    """Whether `se-deploy build` added the node of this name."""
+    return name.startswith(_BUILT_PREFIXES)
+
+
 def built_node_role(name: str, op_type: str) -> SeRole | None:
     """The role of a node the build added (a pool: squeeze; anything else: scale); None for a
     name the build does not give."""
-    if not name.startswith(_BUILT_PREFIXES):
+    if not is_built_node(name):
         return None
-    return SeRole.SQUEEZE if op_type in _POOLS else SeRole.SCALE
+    return SeRole.SQUEEZE if op_type in GLOBAL_SQUEEZES else SeRole.SCALE
