@@ -164,13 +164,26 @@ def _ints(name: str, values: list[int]) -> onnx.TensorProto:
 
 
 def _pairs(text: str) -> list[tuple[int, int]]:
-    return [tuple(int(v) for v in item.split("x")) for item in text.split(",")]  # type: ignore[misc]
+    """'64x112,128x56' as [(64, 112), (128, 56)]; anything else is argparse's one-line error."""
+    pairs = []
+    for item in text.split(","):
+        first, _, second = item.partition("x")
+        if not (first.isdigit() and second.isdigit() and int(first) > 0 and int(second) > 0):
+            raise argparse.ArgumentTypeError(
+                f"'{item}' is no AxB of positive integers (e.g. 64x112)"
+            )
+        pairs.append((int(first), int(second)))
+    return pairs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--maps", default="64x112,128x56,256x28,512x14,1024x7", help="CxH")
-    parser.add_argument("--fcs", default="960x240,672x168,480x120,512x32,128x8", help="CxC/r")
+    parser.add_argument(
+        "--maps", type=_pairs, default="64x112,128x56,256x28,512x14,1024x7", help="CxH"
+    )
+    parser.add_argument(
+        "--fcs", type=_pairs, default="960x240,672x168,480x120,512x32,128x8", help="CxC/r"
+    )
     parser.add_argument("--chain", type=int, default=8, help="squeeze pairs per fc session")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=20)
@@ -179,17 +192,17 @@ def main() -> None:
     block = nchwc_block_size() or 16
     models = {"copy": copy_graph()}
     bytes_read = {"copy": 0.0}  # what GB/s counts: the map once, or every FC weight once
-    for channels, size in _pairs(args.maps):
+    for channels, size in args.maps:
         for op in ("nchwc-pool", "reduce-mean", "matmul", "relu"):
             name = f"pool {channels}x{size}x{size} {op}"
             models[name] = pool_graph(op, channels, size, block)
             bytes_read[name] = channels * size * size * 4.0
-    for channels, size in _pairs(args.maps):
+    for channels, size in args.maps:
         for op in ("unit-dw", "qlinear-mul", "diagonal"):
             name = f"int8 gate {channels}x{size}x{size} {op}"
             models[name] = int8_gate_graph(op, channels, size)
             bytes_read[name] = channels * size * size
-    for channels, squeezed in _pairs(args.fcs):
+    for channels, squeezed in args.fcs:
         for op in ("conv", "gemm"):
             name = f"fc {channels}x{squeezed} x{args.chain} {op}"
             models[name] = fc_graph(op, channels, squeezed, args.chain)

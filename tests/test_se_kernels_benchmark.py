@@ -74,3 +74,18 @@ def test_the_script_prints_a_rate_per_session() -> None:
     assert "pool 32x6x6 nchwc-pool" in names and "int8 gate 32x6x6 unit-dw" in names
     assert "fc 48x12 x1 gemm" in names and len(rows) == 1 + 4 + 3 + 2
     assert all(float(row[-2]) > 0 for row in rows)
+
+
+def test_a_shape_that_is_no_axb_is_a_one_line_usage_error() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "se_kernels.py"), "--maps", "64x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .endswith("argument --maps: '64x' is no AxB of positive integers (e.g. 64x112)")
+    )
